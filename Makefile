@@ -1,0 +1,53 @@
+# citeqa: `make serve` runs the service on the seeds; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.citeqa-setup
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: setup test lint typecheck pytest eval-gate serve eval bench baseline clean
+
+setup: $(STAMP)
+
+# Re-runs only when the lock or the project metadata change, so a second `make setup` is instant.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "citeqa: installing pinned dependencies into $(VENV) (torch from the local CPU wheel)"
+	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck pytest eval-gate
+
+eval-gate: setup
+	$(VENV)/bin/citeqa eval --gate
+
+serve: setup
+	$(VENV)/bin/citeqa serve --host 127.0.0.1 --port 8000
+
+eval: setup
+	$(VENV)/bin/citeqa eval --out reports/eval
+
+bench: setup
+	$(VENV)/bin/citeqa bench --json reports/bench.json
+
+baseline: setup
+	$(VENV)/bin/citeqa eval --update-baseline
+
+clean:
+	rm -rf $(VENV) .citeqa .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""citeqa eval harness and benchmark: gold sets, metrics, runner, bench."""

@@ -1,0 +1,1 @@
+"""Prompt templates as plain files, loaded by name with a version hash."""

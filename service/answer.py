@@ -1,0 +1,76 @@
+"""Frozen value types of an answer: what every adapter renders and the eval harness scores."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A verbatim quote backing part of an answer: ``original_text[start:end] == quote``."""
+
+    id: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    quote: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    """One sentence of the answer and the citation ids that support it."""
+
+    text: str
+    citations: tuple[int, ...]
+    supported: bool = True
+
+
+@dataclass(frozen=True)
+class ConflictValue:
+    """One value a source gives for a disputed quantity."""
+
+    value: str
+    citation: int
+    doc_id: str
+    attribution: str = ""
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Sources that give different values for the same thing (e.g. troop numbers)."""
+
+    topic: str
+    values: tuple[ConflictValue, ...]
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    chunk_id: str
+    doc_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The result of ``AnswerPipeline.answer``; ``answer`` carries ``[n]`` citation markers."""
+
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    sentences: tuple[AnswerSentence, ...] = ()
+    conflicts: tuple[Conflict, ...] = ()
+    abstain_reason: str | None = None
+    model: str = ""
+    prompt_version: str = ""
+    index_version: str = ""
+    retrieved: tuple[RetrievedChunk, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    degraded: bool = False
+    degraded_reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (tuples become lists)."""
+        return asdict(self)

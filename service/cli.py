@@ -1,0 +1,60 @@
+"""The ``citeqa`` command: argument parsing and dispatch only.
+
+Each command group lives in its own module exposing ``register(subparsers)``; those modules keep
+heavy imports (torch, litellm, uvicorn) inside the command functions so ``citeqa --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from importlib import import_module
+
+from index.errors import CiteqaError
+
+# Modules that add subcommands, in the order they appear in --help.
+_COMMAND_MODULES = (
+    "service.cli_index",  # ingest, search
+    "service.cli_ask",  # ask
+    "service.http.cli",  # serve
+    "service.slack.cli",  # slack
+    "eval.cli",  # eval, bench
+)
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="citeqa",
+        description="Answer questions from a document corpus, with checkable citations.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMAND_MODULES:
+        import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler: Handler = args.func
+    try:
+        return handler(args)
+    except CiteqaError as exc:
+        print(f"citeqa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("citeqa: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

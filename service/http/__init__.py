@@ -1,0 +1,1 @@
+"""citeqa HTTP adapter (FastAPI)."""

@@ -1,0 +1,1 @@
+"""citeqa Slack adapter (slack-bolt)."""

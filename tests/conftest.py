@@ -1,0 +1,67 @@
+"""Shared fixtures. Unit tests get no network beyond loopback; the real model loads once a session."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SEEDS_DIR = REPO_ROOT / "seeds"
+
+_LOOPBACK = ("127.", "::1", "localhost")
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> Any:
+    host = address[0] if isinstance(address, tuple) else str(address)
+    if self.family == socket.AF_UNIX or str(host).startswith(_LOOPBACK):
+        return _real_connect(self, address)
+    raise RuntimeError(f"network access blocked in tests: {address!r}")
+
+
+@pytest.fixture(autouse=True)
+def _block_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests may talk to loopback servers they start, and nothing else."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    yield
+
+
+@pytest.fixture(scope="session")
+def seeds_dir() -> Path:
+    return SEEDS_DIR
+
+
+@pytest.fixture(scope="session")
+def real_embedder() -> Any:
+    """The packaged all-MiniLM-L6-v2, hash-verified; loaded once per session."""
+    from index.embedding import load_default_embedder
+
+    return load_default_embedder()
+
+
+@pytest.fixture(scope="session")
+def seed_index_dir(tmp_path_factory: pytest.TempPathFactory, real_embedder: Any) -> Path:
+    """An index over seeds/ built once per session with the real model (treat as read-only)."""
+    from index.corpus import build_index
+
+    path = tmp_path_factory.mktemp("seed-index")
+    build_index([SEEDS_DIR], path, real_embedder)
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_index(seed_index_dir: Path, real_embedder: Any) -> Any:
+    """The loaded ``CorpusIndex`` over seeds/ (read-only: copy the folder to mutate it)."""
+    from index.corpus import CorpusIndex
+
+    return CorpusIndex.open(seed_index_dir, real_embedder)
