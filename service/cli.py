@@ -20,7 +20,8 @@ _COMMAND_MODULES = (
     "service.cli_ask",  # ask
     "service.http.cli",  # serve
     "service.slack.cli",  # slack
-    "eval.cli",  # eval, bench
+    "eval.cli",  # eval
+    "eval.bench",  # bench
 )
 
 Handler = Callable[[argparse.Namespace], int]
