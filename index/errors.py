@@ -10,7 +10,8 @@
      +-- ModelIntegrityError       embedding weights missing or with an unexpected hash
      +-- InvalidQueryError         a question or search request that cannot be served
      +-- GenerationError           the LLM call failed (timeout, provider error, bad output)
-          +-- GenerationTimeoutError
+     |    +-- GenerationTimeoutError
+     +-- ServiceNotReadyError      the service is still loading its model and index (or failed to)
 """
 
 from __future__ import annotations
@@ -69,3 +70,9 @@ class GenerationError(CiteqaError):
 
 class GenerationTimeoutError(GenerationError):
     code = "generation_timeout"
+
+
+class ServiceNotReadyError(CiteqaError):
+    """Raised by adapters (HTTP, Slack) while the model and index are still loading."""
+
+    code = "not_ready"

@@ -1,9 +1,79 @@
-"""Placeholder: this command group is being built."""
+"""``citeqa serve``: run the HTTP API with uvicorn (imported only when the command runs)."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+# Seconds uvicorn waits for in-flight requests after SIGTERM/SIGINT before cancelling them.
+DEFAULT_GRACEFUL_S = 30
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds no command yet."""
+    """Adds ``serve``."""
+    parser = sub.add_parser(
+        "serve",
+        help="run the HTTP API (answers, search, documents, OpenAI-compatible chat)",
+        description=(
+            "Serve the HTTP API. The model and index load in the background: /healthz answers at "
+            "once, /readyz once loaded. When the index folder holds no index, one is built from "
+            "the seeds first. Settings come from CITEQA_* environment variables."
+        ),
+    )
+    parser.add_argument("--host", help="interface to bind (default: CITEQA_HOST or 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default: CITEQA_PORT or 8000)")
+    parser.add_argument("--index-dir", type=Path, help="index folder (default: CITEQA_INDEX_DIR)")
+    parser.add_argument(
+        "--graceful-timeout",
+        type=int,
+        default=DEFAULT_GRACEFUL_S,
+        help="seconds to let in-flight requests finish on shutdown (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level", default="info", choices=("debug", "info", "warning", "error")
+    )
+    parser.set_defaults(func=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from service.http.app import create_app
+    from service.http.logs import configure_json_logging
+    from service.settings import Settings
+
+    overrides: dict[str, Any] = {
+        key: value
+        for key, value in (("host", args.host), ("port", args.port), ("index_dir", args.index_dir))
+        if value is not None
+    }
+    settings = Settings(**overrides)
+    configure_json_logging(getattr(logging, args.log_level.upper()))
+    logger.info(
+        "starting citeqa on http://%s:%d (index %s)",
+        settings.host,
+        settings.port,
+        settings.index_dir,
+        extra={"api_keys": len(settings.api_keys)},
+    )
+    run_server(create_app(settings), settings.host, settings.port, args.graceful_timeout)
+    return 0
+
+
+def run_server(app: Any, host: str, port: int, graceful_s: int = DEFAULT_GRACEFUL_S) -> None:
+    """Runs uvicorn until SIGINT/SIGTERM, then drains in-flight requests for ``graceful_s``."""
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,  # keep our JSON root handler
+        access_log=False,  # the request middleware logs each request with its id
+        timeout_graceful_shutdown=graceful_s,
+        server_header=False,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

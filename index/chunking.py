@@ -1,0 +1,402 @@
+"""Sentence splitting, token-budgeted chunking and near-duplicate collapsing.
+
+Every span is an offset pair into the document's original text, so for every chunk
+``doc.text[chunk.start:chunk.end] == chunk.text``; boilerplate spans never enter a chunk.
+
+    tok = load_default_tokenizer()
+    chunks = chunk_document(doc, tok)              # ~<=120 content tokens, hard cap 256 w/ specials
+    kept = collapse_near_duplicates(all_chunks)    # one chunk per repeated passage
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from index.cleaning import iter_lines, looks_like_headline
+from index.models import Chunk, Document, make_chunk_id
+from index.tokenizer import TextTokenizer
+
+# all-MiniLM-L6-v2 was trained on inputs of at most 128 tokens; its 256-token limit is only
+# what it accepts. Chunks of about 120 content tokens (122 with [CLS]/[SEP]) stay inside the
+# training length, hold one focused paragraph, and leave room for a prepended title.
+DEFAULT_TARGET_TOKENS = 120
+DEFAULT_MAX_TOKENS = 256
+DEFAULT_DUPLICATE_THRESHOLD = 0.8
+
+# A chunk that has reached this share of the target ends at a paragraph break instead of
+# reaching into the next paragraph.
+_PARAGRAPH_FILL = 0.5
+
+_TERMINAL_RE = re.compile(r"[.!?…]+[\"'”’»)\]]*")
+_CLOSERS = "\"'”’»)]"
+_OPENERS = "\"'“‘«([¿¡"
+
+
+def _word_set(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+# Abbreviations after which a period almost never ends the sentence.
+_TITLES = _word_set(
+    "mr mrs ms messrs dr prof gen col lt sgt capt cmdr cdr adm maj brig cpl pvt gov sen rep "
+    "rev hon pres amb supt insp fr sr jr st mt ft vs no nos vol fig pp approx dept univ"
+)
+# Abbreviations that can close a sentence: split only when a usual sentence opener follows.
+_AMBIGUOUS = _word_set(
+    "etc inc ltd co corp bros jan feb mar apr jun jul aug sep sept oct nov dec al"
+)
+_OPENER_WORDS = _word_set(
+    "the this that these those it its he she they we i you but however in a an and as if "
+    "when while meanwhile according on at for after before there some many most his her "
+    "their our yet so still also officials analysts experts"
+)
+
+
+_LINE_BREAK_IN = re.compile(r"[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n|\r[ \t]*\r|[\u2029\x0c]")
+
+# --------------------------------------------------------------------------- sentences
+
+
+def _block_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Paragraph-like blocks: lines, re-joined where a hard wrap split a sentence."""
+    blocks: list[tuple[int, int]] = []
+    for s, e in iter_lines(text, start, end):
+        line = text[s:e]
+        if not line.strip():
+            continue
+        if blocks:
+            prev = text[blocks[-1][0] : blocks[-1][1]].rstrip()
+            gap = text[blocks[-1][1] : s]
+            single_break = len(_LINE_BREAK_IN.findall(gap.replace("\r\n", "\n"))) <= 1
+            open_end = (prev[-1:].isalpha() and prev[-1:].islower()) or prev.endswith(",")
+            if single_break and open_end and line.lstrip()[:1].islower():
+                blocks[-1] = (blocks[-1][0], e)
+                continue
+        blocks.append((s, e))
+    return blocks
+
+
+def _word_before(text: str, pos: int, lo: int) -> str:
+    """The run of non-space characters ending at ``pos`` (the period's position)."""
+    i = pos
+    while i > lo and not text[i - 1].isspace():
+        i -= 1
+    return text[i:pos].lstrip(_OPENERS)
+
+
+def _next_word(text: str, pos: int, hi: int) -> str:
+    m = re.match(r"\s*[\"'“‘(]*([^\W\d_]+)", text[pos:hi])
+    return m.group(1) if m else ""
+
+
+def _is_boundary(text: str, m: re.Match[str], lo: int, hi: int) -> bool:
+    end = m.end()
+    if end >= hi:
+        return False
+    punct = m.group(0).rstrip(_CLOSERS)
+    nxt = text[end]
+    if not nxt.isspace():
+        # Glued sentences ("involvement.The June ..."): lowercase word, period, Capitalised word.
+        before = text[max(lo, m.start() - 2) : m.start()]
+        after = text[end : end + 2]
+        return (
+            len(before) == 2
+            and before.isalpha()
+            and before.islower()
+            and len(after) == 2
+            and after[0].isupper()
+            and after[1].islower()
+            and punct[-1] in ".!?"
+        )
+    rest = text[end:hi].lstrip()
+    if not rest:
+        return False
+    first = rest[0]
+    if first.islower():
+        return False
+    if not (first.isupper() or first.isdigit() or first in _OPENERS or first in "-–—•*#"):
+        return first.isalpha()  # scripts without case
+    if punct != ".":
+        return True
+    word = _word_before(text, m.start(), lo)
+    bare = word.rstrip(".").lower()
+    if bare in _TITLES:
+        return False
+    opener = _next_word(text, end, hi).lower() in _OPENER_WORDS
+    if bare in _AMBIGUOUS:
+        return opener
+    # Initialisms and initials ("U.S.", "J."): a capitalised word after them is usually a name.
+    if re.fullmatch(r"(?:[A-Za-z]\.)*[A-Za-z]", word.rstrip(".")) and (
+        "." in word.rstrip(".") or len(bare) == 1
+    ):
+        return opener
+    return True
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence spans ``(s, e)`` of ``text[start:end]``, whitespace trimmed, in order.
+
+    Line breaks end sentences unless they wrap a sentence (lowercase continues it); periods after
+    abbreviations, initialisms and inside numbers do not; a period glued to a capitalised word
+    ("involvement.The") does.
+    """
+    stop = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    for bs, be in _block_spans(text, start, stop):
+        cur = bs
+        for m in _TERMINAL_RE.finditer(text, bs, be):
+            if _is_boundary(text, m, bs, be):
+                spans.append((cur, m.end()))
+                cur = m.end()
+        spans.append((cur, be))
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            out.append((s, e))
+    return out
+
+
+# --------------------------------------------------------------------------- chunking
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence (or a piece of an over-long one) with its token count."""
+
+    start: int
+    end: int
+    tokens: int
+    para_break_before: bool
+    heading: bool
+
+
+def _regions(doc: Document) -> list[tuple[int, int]]:
+    """The stretches of text between boilerplate spans."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for s, e in sorted(doc.boilerplate):
+        if s > pos:
+            out.append((pos, s))
+        pos = max(pos, e)
+    if pos < len(doc.text):
+        out.append((pos, len(doc.text)))
+    return out
+
+
+def _split_long(
+    text: str, s: int, e: int, tokenizer: TextTokenizer, limit: int
+) -> list[tuple[int, int]]:
+    """Cut ``text[s:e]`` at token boundaries into pieces of at most ``limit`` tokens each."""
+    spans = [(s + a, s + b) for a, b in tokenizer.token_spans(text[s:e])]
+    n = len(spans)
+    out: list[tuple[int, int]] = []
+    i, cur = 0, s
+    while i < n:
+        remaining = n - i
+        if remaining <= limit and tokenizer.count(text[cur:e]) <= limit:
+            out.append((cur, e))
+            break
+        if remaining == 1:
+            out.append((cur, e))  # one token cannot be cut further
+            break
+        # Even pieces read better than full pieces and a scrap at the end.
+        size = min(math.ceil(remaining / math.ceil(remaining / limit)), remaining - 1)
+        k = i + size
+        # Prefer a cut before a whole word so the piece re-tokenises to the same tokens.
+        j = k
+        while j > i + 1 and spans[j][0] == spans[j - 1][1]:
+            j -= 1
+        if spans[j][0] == spans[j - 1][1]:
+            j = k
+        # A cut inside a word can change how its pieces tokenise: verify, back off if needed.
+        while j > i + 1 and tokenizer.count(text[cur : spans[j][0]]) > limit:
+            j -= 1
+        out.append((cur, spans[j][0]))
+        i, cur = j, spans[j][0]
+    if not out:
+        out.append((s, e))
+    return [(a, b) for a, b in (_trim(text, a, b) for a, b in out) if a < b]
+
+
+def _trim(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def _units(
+    doc: Document, s: int, e: int, tokenizer: TextTokenizer, hard: int, target: int
+) -> list[_Unit]:
+    text = doc.text
+    sents = split_sentences(text, s, e)
+    counts = [tokenizer.count(text[a:b]) for a, b in sents]
+    # Where blank lines separate paragraphs, a single line break is only a wrap or a heading's
+    # end; where they do not (one paragraph per line), every line break is a paragraph break.
+    para_re = _BLANK_LINE if _BLANK_LINE.search(text, s, e) else _LINE_BREAK_IN
+    units: list[_Unit] = []
+    prev_end: int | None = None
+    for (a, b), n in zip(sents, counts, strict=True):
+        para = prev_end is not None and bool(para_re.search(text, prev_end, a))
+        head = looks_like_headline(text[a:b]) and n <= 40
+        pieces = [(a, b)] if n <= hard else _split_long(text, a, b, tokenizer, min(hard, target))
+        for k, (pa, pb) in enumerate(pieces):
+            pn = n if len(pieces) == 1 else tokenizer.count(text[pa:pb])
+            units.append(_Unit(pa, pb, pn, para and k == 0, head and len(pieces) == 1))
+        prev_end = b
+    return units
+
+
+def _has_content(s: str) -> bool:
+    return any(ch.isalnum() for ch in s)
+
+
+def _pack(
+    units: list[_Unit], text: str, tokenizer: TextTokenizer, hard: int, target: int, overlap: int
+) -> list[tuple[int, int, int]]:
+    """Greedy sentence packing; returns ``(start, end, n_tokens)`` per chunk."""
+    out: list[tuple[int, int, int]] = []
+    i = 0
+    n = len(units)
+    while i < n:
+        j = i + 1
+        total = units[i].tokens
+        while j < n:
+            u = units[j]
+            if u.para_break_before:
+                # A heading opens the next chunk; a well-filled chunk ends with its paragraph.
+                starts_heading = u.heading and not all(x.heading for x in units[i:j])
+                if starts_heading or total >= target * _PARAGRAPH_FILL:
+                    break
+            if total + u.tokens > target:
+                break
+            total += u.tokens
+            j += 1
+        start, end = units[i].start, units[j - 1].end
+        real = tokenizer.count(text[start:end])
+        # Token counts add up across whitespace and punctuation; check anyway, never exceed.
+        while real > hard and j - 1 > i:
+            j -= 1
+            end = units[j - 1].end
+            real = tokenizer.count(text[start:end])
+        out.append((start, end, real))
+        if j >= n:
+            break
+        nxt = j
+        if overlap > 0 and not units[j].para_break_before and j - overlap > i:
+            back = j - overlap
+            carried = sum(u.tokens for u in units[back:j])
+            if carried <= target // 2 and carried + units[j].tokens <= hard:
+                nxt = back
+        i = nxt
+    return out
+
+
+def chunk_document(
+    doc: Document,
+    tokenizer: TextTokenizer,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
+    overlap_sentences: int = 1,
+    *,
+    target_tokens: int = DEFAULT_TARGET_TOKENS,
+) -> list[Chunk]:
+    """Split ``doc`` into sentence-aligned chunks that skip its boilerplate.
+
+    ``max_tokens`` is a hard cap that includes the model's special tokens (and is itself capped
+    at ``tokenizer.max_seq_length``); ``target_tokens`` is the size, in content tokens, chunks are
+    packed to. Chunks stay within a paragraph when they are already half full, start at
+    headings, and repeat the last ``overlap_sentences`` sentences of the previous chunk when a
+    paragraph continues across them. A sentence over the cap is cut at token boundaries.
+    """
+    hard = min(max_tokens, tokenizer.max_seq_length) - tokenizer.n_special_tokens
+    if hard < 1:
+        raise ValueError(f"max_tokens={max_tokens} leaves no room besides the special tokens")
+    target = max(1, min(target_tokens, hard))
+    chunks: list[Chunk] = []
+    for rs, re_ in _regions(doc):
+        units = _units(doc, rs, re_, tokenizer, hard, target)
+        for s, e, n in _pack(units, doc.text, tokenizer, hard, target, overlap_sentences):
+            piece = doc.text[s:e]
+            if not _has_content(piece):
+                continue
+            chunks.append(
+                Chunk(
+                    id=make_chunk_id(doc.id, s, e),
+                    doc_id=doc.id,
+                    start=s,
+                    end=e,
+                    text=piece,
+                    title=doc.title,
+                    n_tokens=n,
+                )
+            )
+    return chunks
+
+
+# --------------------------------------------------------------------------- near-duplicates
+
+_SHINGLE = 3
+_TOKEN_RE = re.compile(r"\w+")
+
+
+def _shingles(text: str) -> frozenset[tuple[str, ...]]:
+    words = _TOKEN_RE.findall(text.casefold())
+    if len(words) < _SHINGLE:
+        return frozenset([tuple(words)]) if words else frozenset()
+    return frozenset(tuple(words[i : i + _SHINGLE]) for i in range(len(words) - _SHINGLE + 1))
+
+
+def find_near_duplicates(
+    chunks: Iterable[Chunk], threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+) -> dict[str, str]:
+    """Map each redundant chunk id to the id of the chunk it duplicates.
+
+    Two chunks are near-duplicates when the Jaccard similarity of their word 3-shingles
+    (case-folded) is at least ``threshold``. Chunks are visited by ``(doc_id, start, end)`` and
+    the first of a group is kept, so the result does not depend on input order.
+    """
+    ordered = sorted(chunks, key=lambda c: (c.doc_id, c.start, c.end, c.id))
+    kept: list[tuple[Chunk, frozenset[tuple[str, ...]]]] = []
+    postings: dict[tuple[str, ...], list[int]] = {}
+    dropped: dict[str, str] = {}
+    for chunk in ordered:
+        sh = _shingles(chunk.text)
+        if not sh:
+            kept.append((chunk, sh))
+            continue
+        overlap_counts: dict[int, int] = {}
+        for g in sh:
+            for k in postings.get(g, ()):
+                overlap_counts[k] = overlap_counts.get(k, 0) + 1
+        match: int | None = None
+        for k in sorted(overlap_counts):
+            inter = overlap_counts[k]
+            other = kept[k][1]
+            if inter / (len(sh) + len(other) - inter) >= threshold:
+                match = k
+                break
+        if match is not None:
+            dropped[chunk.id] = kept[match][0].id
+            continue
+        idx = len(kept)
+        kept.append((chunk, sh))
+        for g in sh:
+            postings.setdefault(g, []).append(idx)
+    return dropped
+
+
+def collapse_near_duplicates(
+    chunks: Sequence[Chunk], threshold: float = DEFAULT_DUPLICATE_THRESHOLD
+) -> list[Chunk]:
+    """``chunks`` without near-duplicates (see ``find_near_duplicates``), input order kept."""
+    dropped = find_near_duplicates(chunks, threshold)
+    return [c for c in chunks if c.id not in dropped]

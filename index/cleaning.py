@@ -1,0 +1,261 @@
+"""Title detection and boilerplate recognition that never changes the text or its offsets.
+
+Boilerplate is returned as ``(start, end)`` spans of the original text; the text itself is left
+alone so that every citation offset stays valid. Rules are generic (the shape of a line and a
+few cue words), not a list of known strings:
+
+- link-list headers ("Also Read:-", "Related:", "See also") and the bullet lines that follow;
+- bare "read more"/"continue reading" prompts;
+- engagement counters ("0 Comments", "12 shares", "Leave a comment");
+- subscribe/newsletter/follow prompts ("Discover more from X", "Sign up for our newsletter");
+- widget residue: short lines with hardly any words ("+ ↺ − 16 px", "A- A A+");
+- a headline repeated several times (every copy), and other short lines repeated verbatim;
+- bare site names or domains in the footer ("News.Az"), advertisement markers.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Iterator
+
+# Line breaks as str.splitlines() sees them, so a stray form feed or U+2028 cannot glue lines.
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+
+_TERMINAL = ".!?…"
+_CLOSERS = "\"'”’»)]"
+
+# Cue words that make a short "Label:" line a pointer to other pages rather than content.
+_LINK_LIST_HEADER = re.compile(
+    r"""^\W*(?:
+        (?:also|must|don'?t\s+miss|further)\s+read
+      | read\s+(?:also|more|next|this|further)
+      | (?:see|watch|listen)\s+also
+      | related(?:\s+(?:articles?|stories|posts?|news|content|reading|links?|coverage))?
+      | (?:more|other|latest|top|popular|trending|recommended|similar|suggested)
+        (?:\s+(?:from|on|in)\s+[\w.\- ]{1,40}|\s+(?:news|stories|articles?|posts?|reads?|videos?))
+      | (?:recommended|trending|popular)(?:\s+now)?
+      | you\s+(?:may|might)\s+(?:also\s+)?(?:like|enjoy|be\s+interested\s+in)
+      | continue\s+reading
+      | what\s+to\s+read\s+next
+      | in\s+case\s+you\s+missed\s+it
+      | tags?
+      | filed\s+under
+      | share\s+(?:this|on)(?:\s+\w+)?
+    )\s*(?:[:：\-–—>»|]+.*|\.{3}|…)?$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_BULLET = re.compile(r"^\s*(?:[-*•·–—▪►»>+]|\d{1,2}[.)])\s+\S")
+
+_COUNTER = re.compile(
+    r"""^\W*(?:
+        (?:\d[\d,.]*[kKmM]?|no|one|zero)\s+
+        (?:comments?|responses?|replies|repl(?:y)|shares?|likes?|views?|reactions?|reads?)
+      | (?:comments?|responses?|replies|shares?|likes?|views?)\s*[:(\[]?\s*\d[\d,.]*[kKmM]?\s*[)\]]?
+      | (?:leave|post|add|write|view|show|load|see)\s+(?:a\s+|all\s+|the\s+|your\s+|more\s+)?
+        (?:comments?|reply|responses?)
+      | comments?\s+(?:are\s+)?(?:closed|disabled|off)
+      | be\s+the\s+first\s+to\s+comment
+      | \d+\s+min(?:ute)?s?\s+read
+    )\W*$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+_SUBSCRIBE = re.compile(
+    r"""(?:
+        \bsubscribe\b | \bsubscription\b | \bnewsletters?\b | \bsign\s+up\b | \bunsubscribe\b
+      | \bdiscover\s+more\s+from\b | \bmore\s+from\s+\S+\.\w{2,}
+      | \bfollow\s+us\b | \bjoin\s+(?:us|our)\s+on\b | \bget\s+the\s+latest\b
+      | \bsent\s+(?:straight\s+)?to\s+your\s+(?:e-?mail|inbox)\b | \bin\s+your\s+inbox\b
+      | \bclick\s+here\b | \ballow\s+notifications?\b | \benable\s+javascript\b
+      | \bcookies?\s+(?:policy|settings|consent)\b | \baccept\s+(?:all\s+)?cookies\b
+      | \ball\s+rights\s+reserved\b | ^\W*(?:copyright|©)
+      | ^\W*(?:advertisement|sponsored(?:\s+content)?|ad|skip\s+to\s+(?:main\s+)?content)\W*$
+      | ^\W*(?:photo|image|video|picture)\s*(?:credit)?s?\s*[:|]
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+
+# A domain-looking token alone on a line: "News.Az", "www.example.co.uk".
+_DOMAIN_LINE = re.compile(r"^\W*(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,12}\W*$")
+
+_MAX_PROMPT_WORDS = 20
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
+
+
+def iter_lines(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """Spans ``(s, e)`` of the lines of ``text[start:end]``, line-break characters excluded."""
+    stop = len(text) if end is None else end
+    pos = start
+    for m in _LINE_BREAK.finditer(text, start, stop):
+        yield pos, m.start()
+        pos = m.end()
+    yield pos, stop
+
+
+def _strip_span(text: str, s: int, e: int) -> tuple[int, int]:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    return s, e
+
+
+def _words(line: str) -> list[str]:
+    return _WORD.findall(line)
+
+
+def _norm(line: str) -> str:
+    line = unicodedata.normalize("NFKC", line).casefold()
+    line = re.sub(r"^\s*#{1,6}\s+", "", line)
+    return " ".join(re.findall(r"\w+", line))
+
+
+def _ends_sentence(line: str) -> bool:
+    stripped = line.rstrip().rstrip(_CLOSERS)
+    return bool(stripped) and stripped[-1] in _TERMINAL
+
+
+def looks_like_headline(line: str) -> bool:
+    """A short line with words that does not read like a running sentence."""
+    stripped = re.sub(r"^\s*#{1,6}\s+", "", line.strip())
+    words = _words(stripped)
+    if not (1 <= len(words) <= 25) or len(stripped) > 200:
+        return False
+    if sum(len(w) for w in words) < 4:
+        return False
+    # Headlines end without a period; a question mark or exclamation is common in them.
+    stripped = stripped.rstrip(_CLOSERS)
+    return not stripped.endswith((".", ",", ";", ":"))
+
+
+def _front_matter(text: str) -> tuple[int, int] | None:
+    """Span of a leading YAML front-matter block (``---`` ... ``---``) as used in Markdown."""
+    m = re.match(r"\A(?:\ufeff)?---[ \t]*\r?\n.*?\r?\n(?:---|\.\.\.)[ \t]*(?=\r?\n|\Z)", text, re.S)
+    return (m.start(), m.end()) if m else None
+
+
+def detect_title(text: str) -> str:
+    """The document's headline, or ``""`` when it has none.
+
+    Markdown front matter ``title:`` wins, then a leading ``# Heading``, then the first non-empty
+    line when it is short and does not end like a sentence.
+    """
+    body_start = 0
+    fm = _front_matter(text)
+    if fm is not None:
+        m = re.search(r"^title:\s*(.+?)\s*$", text[fm[0] : fm[1]], re.M | re.I)
+        if m:
+            return m.group(1).strip("\"' ")
+        body_start = fm[1]
+    for s, e in iter_lines(text, body_start):
+        line = text[s:e].strip().lstrip("\ufeff").strip()
+        if not line:
+            continue
+        heading = re.match(r"^#{1,6}\s+(.+?)\s*#*\s*$", line)
+        if heading:
+            return heading.group(1).strip()
+        if looks_like_headline(line) and not _is_boilerplate_line(line):
+            return line
+        return ""
+    return ""
+
+
+def _is_widget_residue(line: str) -> bool:
+    """Short lines made of symbols, numbers and letter scraps: font-size toggles, pagers, icons."""
+    if len(line) > 40:
+        return False
+    words = _words(line)
+    if any(len(w) >= 4 for w in words):
+        # "16 px" style size controls contain no long word, but "Print | Email | Share" does.
+        return False
+    if re.search(r"\d\s*(?:px|pt|em|%)\b", line, re.I):
+        return True
+    symbols = sum(1 for ch in line if not ch.isalnum() and not ch.isspace())
+    letters = sum(len(w) for w in words)
+    # Plain initialisms ("U.S.", "NATO") carry letters; residue is mostly symbols or nothing.
+    if symbols >= 1 and all(len(w) == 1 for w in words):
+        return True  # "A- A A+" text-size toggles
+    return symbols >= 2 and symbols >= letters
+
+
+def _is_boilerplate_line(line: str) -> bool:
+    """Rules that decide a line on its own, without looking at its neighbours."""
+    stripped = line.strip()
+    if not stripped:
+        return False
+    n_words = len(_words(stripped))
+    if _COUNTER.match(stripped):
+        return True
+    if _LINK_LIST_HEADER.match(stripped) and n_words <= _MAX_PROMPT_WORDS:
+        return True
+    if n_words <= _MAX_PROMPT_WORDS and _SUBSCRIBE.search(stripped):
+        return True
+    return _is_widget_residue(stripped)
+
+
+def find_boilerplate(text: str) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ``(start, end)`` spans of non-article lines (whitespace trimmed)."""
+    lines = [_strip_span(text, s, e) for s, e in iter_lines(text)]
+    flagged = [False] * len(lines)
+
+    fm = _front_matter(text)
+    if fm is not None:
+        for i, (s, e) in enumerate(lines):
+            if s < e and fm[0] <= s and e <= fm[1]:
+                flagged[i] = True
+
+    in_link_list = False
+    for i, (s, e) in enumerate(lines):
+        line = text[s:e]
+        if s == e:
+            continue
+        if _is_boilerplate_line(line):
+            flagged[i] = True
+            in_link_list = bool(_LINK_LIST_HEADER.match(line))
+            continue
+        if in_link_list and _BULLET.match(line) and len(_words(line)) <= 30:
+            flagged[i] = True
+            continue
+        in_link_list = False
+
+    _flag_repeated_lines(text, lines, flagged)
+    _flag_footer(text, lines, flagged)
+    return [lines[i] for i in range(len(lines)) if flagged[i]]
+
+
+def _flag_repeated_lines(text: str, lines: list[tuple[int, int]], flagged: list[bool]) -> None:
+    """Repeated headline-like lines are scraping artefacts (a title printed three times)."""
+    norms = [_norm(text[s:e]) if s < e else "" for s, e in lines]
+    counts = Counter(n for n in norms if n)
+    first_content = next((i for i, n in enumerate(norms) if n and not flagged[i]), None)
+    seen: set[str] = set()
+    for i, n in enumerate(norms):
+        if not n or counts[n] < 2 or not looks_like_headline(text[lines[i][0] : lines[i][1]]):
+            continue
+        is_title = first_content is not None and norms[first_content] == n
+        # Every copy of a repeated title goes (the title lives in Document.title); other
+        # repeated short lines keep their first occurrence.
+        if is_title or n in seen:
+            flagged[i] = True
+        seen.add(n)
+
+
+def _flag_footer(text: str, lines: list[tuple[int, int]], flagged: list[bool]) -> None:
+    """Bare site names and domains trailing the article, after its last real paragraph."""
+    for i in range(len(lines) - 1, -1, -1):
+        s, e = lines[i]
+        if s == e or flagged[i]:
+            continue
+        line = text[s:e]
+        words = _words(line)
+        short_name = len(words) <= 4 and len(line) <= 40 and not _ends_sentence(line)
+        if _DOMAIN_LINE.match(line) or (short_name and not any(c.isdigit() for c in line)):
+            # Only a trailing run counts: a short line above real paragraphs is a heading.
+            if i == 0 or not any(lines[j][0] < lines[j][1] for j in range(i)):
+                return
+            flagged[i] = True
+            continue
+        return

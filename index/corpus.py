@@ -1,0 +1,662 @@
+"""``CorpusIndex``: documents, chunks, vector and keyword stores, persisted as one folder.
+
+Layout of an index folder::
+
+    manifest.json        commit point: counts, model, weights hash, and the live generation
+    gen-000007-1a2b3c/   every file of one committed state (never modified once committed)
+        documents.jsonl  chunks.jsonl  state.json  vectors.faiss  vector_store.json
+        tombstones.npy   bm25/
+    .lock                serialises writers across processes (fcntl)
+
+A write builds the new state in memory, writes it into a fresh generation folder, fsyncs it, then
+atomically replaces ``manifest.json``. A crash at any moment leaves the previous manifest and its
+generation intact; stray folders from crashed writes are removed by the next write.
+
+In memory, searches take a read lock; a write embeds outside any lock, then swaps its new state
+in under the write lock, so readers see either the old or the new corpus, never a mix.
+
+Example::
+
+    index = CorpusIndex.open(Path(".citeqa/index"), load_default_embedder())
+    for hit in index.search("Who signed the mutual defense pact?", top_k=3):
+        print(hit.rank, hit.chunk.doc_id, hit.chunk.text[:80])
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from index import generations
+from index.chunking import chunk_document, collapse_near_duplicates, find_near_duplicates
+from index.embedding import Embedder
+from index.errors import DocumentNotFoundError, IndexNotFoundError, InvalidQueryError
+from index.keyword_store import Bm25Store
+from index.manifest import (
+    FORMAT_VERSION,
+    Manifest,
+    check_compatible,
+    read_manifest,
+    utc_now,
+    write_manifest,
+)
+from index.models import Chunk, Document, Hit
+from index.retriever import MODES, Mode, Retriever
+from index.tokenizer import TextTokenizer, load_default_tokenizer
+from index.vector_store import FaissStore
+
+if TYPE_CHECKING:
+    from index.ingest import Skipped
+
+logger = logging.getLogger(__name__)
+
+ProgressFn = Callable[[int, int], None]
+"""Called as ``progress(chunks_embedded, chunks_total)`` while a write embeds."""
+
+MAX_TOP_K = 100
+FILTER_KEYS = ("doc_id", "title_contains")
+# Measured on tests/data/retrieval_questions.jsonl: see README / the store engineer's note.
+TITLE_PREFIX = True
+_EMBED_BATCH = 256
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one write did; ``tokens`` counts the model tokens of the chunks embedded."""
+
+    documents: int
+    chunks: int
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens: int = 0
+    doc_ids: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    embed_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _State:
+    """One immutable view of the corpus (the vector store is swapped under the write lock)."""
+
+    manifest: Manifest
+    docs: Mapping[str, Document]
+    chunks: Mapping[str, Chunk]
+    doc_chunks: Mapping[str, tuple[str, ...]]
+    row_of: Mapping[str, int]
+    chunk_of_row: Mapping[int, str]
+    vectors: FaissStore
+    keywords: Bm25Store
+    next_row: int
+
+
+class _RWLock:
+    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._waiting_writers = 0
+
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writer or self._waiting_writers:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if not self._readers:
+                self._cond.notify_all()
+
+    def acquire_write(self) -> None:
+        with self._cond:
+            self._waiting_writers += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._waiting_writers -= 1
+            self._writer = True
+
+    def release_write(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+
+def hit_to_dict(hit: Hit) -> dict[str, Any]:
+    """The JSON shape of a hit (CLI ``search --json``, HTTP ``/search``)."""
+    return {
+        "doc_id": hit.chunk.doc_id,
+        "chunk_id": hit.chunk.id,
+        "score": round(float(hit.score), 6),
+        "start": hit.chunk.start,
+        "end": hit.chunk.end,
+        "text": hit.chunk.text,
+        "title": hit.chunk.title,
+        "rank": hit.rank,
+    }
+
+
+def embed_text(chunk: Chunk, title_prefix: bool) -> str:
+    """The text the model sees for a chunk: optionally its document title, then the chunk."""
+    if title_prefix and chunk.title and not chunk.text.startswith(chunk.title):
+        return f"{chunk.title}\n{chunk.text}"
+    return chunk.text
+
+
+class CorpusIndex:
+    """A searchable, persistent corpus (thread-safe reads, serialised atomic writes)."""
+
+    def __init__(
+        self,
+        path: Path,
+        embedder: Embedder,
+        state: _State,
+        *,
+        tokenizer: TextTokenizer | None = None,
+    ) -> None:
+        self.path = path
+        self.embedder = embedder
+        self._state = state
+        self._tokenizer = tokenizer
+        self._rw = _RWLock()
+        self._write_mutex = threading.Lock()
+        # True for an index made by create(persist=False) until its first commit: it replaces
+        # whatever is on disk instead of building on it.
+        self._detached = False
+
+    # -- opening ------------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls, path: Path, embedder: Embedder, *, tokenizer: TextTokenizer | None = None
+    ) -> CorpusIndex:
+        """Load the committed index at ``path`` (memory-mapped stores)."""
+        path = Path(path)
+        manifest = read_manifest(path)
+        check_compatible(
+            manifest,
+            model_name=embedder.model_name,
+            weights_sha256=embedder.weights_sha256,
+            dim=embedder.dim,
+            index_dir=path,
+        )
+        state = _load_state(path, manifest)
+        return cls(path, embedder, state, tokenizer=tokenizer)
+
+    @classmethod
+    def create(
+        cls,
+        path: Path,
+        embedder: Embedder,
+        *,
+        tokenizer: TextTokenizer | None = None,
+        persist: bool = True,
+    ) -> CorpusIndex:
+        """A new empty index at ``path``, replacing any index there.
+
+        With ``persist=False`` nothing is written until the first write commits, so a rebuild
+        that fails or is killed leaves the old index in place.
+        """
+        path = Path(path)
+        now = utc_now()
+        manifest = Manifest(
+            format_version=FORMAT_VERSION,
+            model_name=embedder.model_name,
+            weights_sha256=embedder.weights_sha256,
+            dim=embedder.dim,
+            n_documents=0,
+            n_chunks=0,
+            created_at=now,
+            updated_at=now,
+            vector_index="flat",
+            version="0",
+            generation="",
+            title_prefix=TITLE_PREFIX,
+        )
+        state = _empty_state(manifest, embedder.dim)
+        index = cls(path, embedder, state, tokenizer=tokenizer)
+        index._detached = True
+        if persist:
+            with index._write_mutex, generations.writer_lock(path):
+                index._swap(replace(state, manifest=index._commit(state, created=True)))
+        return index
+
+    # -- reads --------------------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._state.manifest
+
+    @property
+    def version(self) -> str:
+        return self._state.manifest.version
+
+    @property
+    def n_documents(self) -> int:
+        return len(self._state.docs)
+
+    @property
+    def n_chunks(self) -> int:
+        return len(self._state.chunks)
+
+    def get_document(self, doc_id: str) -> Document:
+        try:
+            return self._state.docs[doc_id]
+        except KeyError:
+            raise DocumentNotFoundError(f"no document with id {doc_id!r}") from None
+
+    def list_documents(self) -> list[Document]:
+        return sorted(self._state.docs.values(), key=lambda d: d.id)
+
+    def chunks_for(self, doc_id: str) -> list[Chunk]:
+        state = self._state
+        if doc_id not in state.docs:
+            raise DocumentNotFoundError(f"no document with id {doc_id!r}")
+        return [state.chunks[c] for c in state.doc_chunks.get(doc_id, ())]
+
+    def get_chunk(self, chunk_id: str) -> Chunk:
+        try:
+            return self._state.chunks[chunk_id]
+        except KeyError:
+            raise DocumentNotFoundError(f"no chunk with id {chunk_id!r}") from None
+
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        mode: Mode = "hybrid",
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[Hit]:
+        """Unique chunks for ``query``, best first, ranks from 1."""
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidQueryError("query must be a non-empty string")
+        _check_top_k(top_k)
+        if mode not in MODES:
+            raise InvalidQueryError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
+        # Encode before taking the lock: it is the slow part and touches no shared state.
+        vector = self.embedder.embed_query(query) if mode != "bm25" else None
+        return self._search(query, top_k, mode, filters, vector)
+
+    def search_vector(
+        self, vector: np.ndarray, top_k: int = 5, filters: Mapping[str, Any] | None = None
+    ) -> list[Hit]:
+        """Dense search with a precomputed query vector."""
+        _check_top_k(top_k)
+        return self._search("", top_k, "dense", filters, vector)
+
+    def _search(
+        self,
+        query: str,
+        top_k: int,
+        mode: Mode,
+        filters: Mapping[str, Any] | None,
+        vector: np.ndarray | None,
+    ) -> list[Hit]:
+        self._rw.acquire_read()
+        try:
+            state = self._state
+            allowed = _allowed_rows(state, filters)
+            if allowed is not None and not allowed:
+                return []
+            retriever = Retriever(self.embedder, state.vectors, state.keywords)
+            rows = retriever.search(query, top_k, mode, allowed=allowed, query_vector=vector)
+            hits: list[Hit] = []
+            seen: set[str] = set()
+            for row in rows:
+                chunk_id = state.chunk_of_row.get(row.row_id)
+                if chunk_id is None or chunk_id in seen:
+                    continue
+                seen.add(chunk_id)
+                hits.append(
+                    Hit(
+                        chunk=state.chunks[chunk_id],
+                        score=row.score,
+                        rank=len(hits) + 1,
+                        dense_score=row.dense_score,
+                        keyword_score=row.keyword_score,
+                    )
+                )
+            return hits
+        finally:
+            self._rw.release_read()
+
+    def reload_if_changed(self) -> bool:
+        """Pick up a write committed by another process; True if the index changed."""
+        with self._write_mutex:
+            manifest = read_manifest(self.path)
+            if manifest.version == self.version:
+                return False
+            state = _load_state(self.path, manifest)
+            self._swap(state)
+            return True
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def ingest_paths(
+        self,
+        paths: Sequence[Path],
+        max_bytes: int = 5 * 1024 * 1024,
+        progress: ProgressFn | None = None,
+        *,
+        replace_all: bool = False,
+    ) -> IngestReport:
+        """Read files/folders and upsert their documents; bad files are skipped with a reason.
+
+        ``replace_all`` makes the result contain only these documents (a rebuild).
+        """
+        from index.ingest import load_paths
+
+        started = time.perf_counter()
+        docs, skipped = load_paths([Path(p) for p in paths], max_bytes=max_bytes)
+        report = self._write(docs, (), progress, replace_all=replace_all)
+        return replace(report, skipped=list(skipped), seconds=time.perf_counter() - started)
+
+    def add_documents(
+        self, docs: Sequence[Document], progress: ProgressFn | None = None
+    ) -> IngestReport:
+        """Upsert by id: a document with an existing id replaces that document and its chunks."""
+        return self._write(docs, (), progress)
+
+    def delete_document(self, doc_id: str) -> None:
+        """Remove a document and its chunks (DocumentNotFoundError if absent)."""
+        if doc_id not in self._state.docs:
+            raise DocumentNotFoundError(f"no document with id {doc_id!r}")
+        self._write((), (doc_id,), None)
+
+    def _write(
+        self,
+        docs: Sequence[Document],
+        deletes: Sequence[str],
+        progress: ProgressFn | None,
+        *,
+        replace_all: bool = False,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        with self._write_mutex, generations.writer_lock(self.path):
+            self._sync_with_disk()
+            old = self._state
+            by_id = {d.id: d for d in docs}  # the last of repeated ids wins
+            for doc_id in deletes:
+                if doc_id not in old.docs:
+                    raise DocumentNotFoundError(f"no document with id {doc_id!r}")
+            gone = set(deletes)
+            if replace_all:
+                gone |= set(old.docs) - set(by_id)
+            changed = [d for d in by_id.values() if not _same_document(old.docs.get(d.id), d)]
+            unchanged = len(by_id) - len(changed)
+            if not changed and not gone:
+                return IngestReport(
+                    len(by_id),
+                    0,
+                    seconds=time.perf_counter() - started,
+                    doc_ids=list(by_id),
+                    unchanged=unchanged,
+                )
+            replaced = gone | {d.id for d in changed}
+            new_chunks = self._chunk(changed, old, replaced)
+            texts = [embed_text(c, old.manifest.title_prefix) for c in new_chunks]
+            t0 = time.perf_counter()
+            vectors = self._embed(texts, progress)
+            embed_seconds = time.perf_counter() - t0
+            state, removed_rows = self._next_state(old, changed, replaced, new_chunks)
+            new_rows = np.arange(old.next_row, state.next_row, dtype=np.int64)
+            # The one in-place change (FAISS add/remove) and the switch to the new mappings
+            # happen under the same write lock: a search sees all of the old or all of the new.
+            self._rw.acquire_write()
+            try:
+                state.vectors.remove(removed_rows)
+                state.vectors.add(new_rows, vectors)
+                state = replace(
+                    state,
+                    manifest=replace(
+                        state.manifest,
+                        vector_index=state.vectors.kind,
+                        n_tombstones=state.vectors.n_tombstones,
+                    ),
+                )
+                self._state = state
+            finally:
+                self._rw.release_write()
+            try:
+                manifest = self._commit(state)
+            except BaseException:
+                # Memory must not claim what disk does not hold: go back to the committed state.
+                logger.exception("commit failed; reloading the last committed index")
+                self._swap(self._committed_or_empty())
+                raise
+            self._swap(replace(state, manifest=manifest))
+            tokens = sum(c.n_tokens or self._tokens(c.text) for c in new_chunks)
+            return IngestReport(
+                documents=len(by_id),
+                chunks=len(new_chunks),
+                seconds=time.perf_counter() - started,
+                tokens=tokens,
+                doc_ids=list(by_id),
+                unchanged=unchanged,
+                embed_seconds=embed_seconds,
+            )
+
+    def _sync_with_disk(self) -> None:
+        """Before writing, adopt a newer commit made by another process (writer lock held)."""
+        if self._detached:
+            return
+        try:
+            manifest = read_manifest(self.path)
+        except IndexNotFoundError:
+            return
+        if manifest.version != self._state.manifest.version:
+            self._swap(_load_state(self.path, manifest))
+
+    def _committed_or_empty(self) -> _State:
+        try:
+            if not self._detached:
+                return _load_state(self.path, read_manifest(self.path))
+        except IndexNotFoundError:
+            pass
+        return _empty_state(self._state.manifest, self.embedder.dim)
+
+    def _tokenizer_or_default(self) -> TextTokenizer:
+        if self._tokenizer is None:
+            self._tokenizer = load_default_tokenizer()
+        return self._tokenizer
+
+    def _tokens(self, text: str) -> int:
+        return self._tokenizer_or_default().count(text)
+
+    def _chunk(self, docs: Sequence[Document], old: _State, replaced: set[str]) -> list[Chunk]:
+        tokenizer = self._tokenizer_or_default()
+        fresh: list[Chunk] = []
+        for doc in docs:
+            budget = self.embedder.max_seq_length
+            if old.manifest.title_prefix and doc.title:
+                # Keep room for the prepended title so the model never truncates a chunk.
+                budget = max(64, budget - tokenizer.count(doc.title))
+            fresh.extend(chunk_document(doc, tokenizer, max_tokens=budget))
+        fresh = collapse_near_duplicates(fresh)
+        # Near-duplicates of chunks already indexed (other documents) are not added again.
+        existing = [c for c in old.chunks.values() if c.doc_id not in replaced]
+        if existing and fresh:
+            fresh_ids = {c.id for c in fresh}
+            dropped = find_near_duplicates([*existing, *fresh])
+            drop = {d for d, keep in dropped.items() if d in fresh_ids}
+            drop |= {
+                keep for d, keep in dropped.items() if keep in fresh_ids and d not in fresh_ids
+            }
+            fresh = [c for c in fresh if c.id not in drop]
+        return fresh
+
+    def _embed(self, texts: Sequence[str], progress: ProgressFn | None) -> np.ndarray:
+        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
+        if progress is not None:
+            progress(0, len(texts))
+        for start in range(0, len(texts), _EMBED_BATCH):
+            batch = texts[start : start + _EMBED_BATCH]
+            out[start : start + len(batch)] = self.embedder.embed_documents(batch)
+            if progress is not None:
+                progress(start + len(batch), len(texts))
+        return out
+
+    def _next_state(
+        self,
+        old: _State,
+        changed: Sequence[Document],
+        replaced: set[str],
+        new_chunks: Sequence[Chunk],
+    ) -> tuple[_State, list[int]]:
+        """The new mappings and keyword store (vectors are applied by the caller)."""
+        docs = {k: v for k, v in old.docs.items() if k not in replaced}
+        docs.update({d.id: d for d in changed})
+        removed_rows = [old.row_of[c] for d in replaced for c in old.doc_chunks.get(d, ())]
+        chunks = {k: v for k, v in old.chunks.items() if v.doc_id not in replaced}
+        row_of = {k: v for k, v in old.row_of.items() if k in chunks}
+        doc_chunks = {k: v for k, v in old.doc_chunks.items() if k not in replaced}
+        grouped: dict[str, list[str]] = {d.id: [] for d in changed}
+        for offset, chunk in enumerate(new_chunks):
+            chunks[chunk.id] = chunk
+            row_of[chunk.id] = old.next_row + offset
+            grouped[chunk.doc_id].append(chunk.id)
+        doc_chunks.update({k: tuple(v) for k, v in grouped.items()})
+        chunk_of_row = {r: c for c, r in row_of.items()}
+        live = sorted(chunk_of_row)
+        # bm25s cannot add or remove rows: rebuild the keyword part (cheap; see keyword_store).
+        keywords = Bm25Store.build(
+            live, [embed_text(chunks[chunk_of_row[r]], old.manifest.title_prefix) for r in live]
+        )
+        manifest = replace(old.manifest, n_documents=len(docs), n_chunks=len(chunks))
+        state = _State(
+            manifest,
+            docs,
+            chunks,
+            doc_chunks,
+            row_of,
+            chunk_of_row,
+            old.vectors,
+            keywords,
+            old.next_row + len(new_chunks),
+        )
+        return state, removed_rows
+
+    def _swap(self, state: _State) -> None:
+        self._rw.acquire_write()
+        try:
+            self._state = state
+        finally:
+            self._rw.release_write()
+
+    def _commit(self, state: _State, *, created: bool = False) -> Manifest:
+        """Write ``state`` as a new generation and make it live; returns the new manifest."""
+        previous = "" if self._detached else self._state.manifest.generation
+        generation = generations.new_generation_name(self.path)
+        folder = self.path / generation
+        generations.write_generation(
+            folder, state.docs.values(), state.chunks.values(), state.row_of, state.next_row
+        )
+        state.vectors.save(folder)
+        state.keywords.save(folder)
+        generations.sync_generation(folder)
+        now = utc_now()
+        number = generations.generation_number(generation)
+        manifest = replace(
+            state.manifest,
+            generation=generation,
+            version=f"{number}-{uuid.uuid4().hex[:8]}",
+            created_at=now if created or self._detached else state.manifest.created_at,
+            updated_at=now,
+        )
+        write_manifest(self.path, manifest)  # the commit point
+        self._detached = False
+        generations.remove_stale_generations(self.path, keep={generation, previous})
+        return manifest
+
+
+def _check_top_k(top_k: int) -> None:
+    if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidQueryError(f"top_k must be an integer from 1 to {MAX_TOP_K}, got {top_k!r}")
+
+
+def _same_document(old: Document | None, new: Document) -> bool:
+    return old is not None and old == new
+
+
+def _allowed_rows(state: _State, filters: Mapping[str, Any] | None) -> list[int] | None:
+    if not filters:
+        return None
+    unknown = set(filters) - set(FILTER_KEYS)
+    if unknown:
+        raise InvalidQueryError(
+            f"unknown filter(s) {sorted(unknown)}; supported: {', '.join(FILTER_KEYS)}"
+        )
+    doc_ids = set(state.docs)
+    if "doc_id" in filters:
+        wanted = filters["doc_id"]
+        if isinstance(wanted, str):
+            wanted = [wanted]
+        if not isinstance(wanted, list | tuple) or not all(isinstance(w, str) for w in wanted):
+            raise InvalidQueryError("filter doc_id must be a string or a list of strings")
+        doc_ids &= set(wanted)
+    if "title_contains" in filters:
+        needle = filters["title_contains"]
+        if not isinstance(needle, str):
+            raise InvalidQueryError("filter title_contains must be a string")
+        doc_ids = {d for d in doc_ids if needle.casefold() in state.docs[d].title.casefold()}
+    return [state.row_of[c] for d in sorted(doc_ids) for c in state.doc_chunks.get(d, ())]
+
+
+def _load_state(path: Path, manifest: Manifest) -> _State:
+    folder = path / manifest.generation
+    docs, chunks, row_of, next_row = generations.read_generation(folder)
+    doc_chunks: dict[str, list[str]] = {d: [] for d in docs}
+    for chunk in sorted(chunks.values(), key=lambda c: (c.doc_id, c.start, c.end)):
+        doc_chunks.setdefault(chunk.doc_id, []).append(chunk.id)
+    vectors = FaissStore.load(folder, mmap=True)
+    keywords = Bm25Store.load(folder, mmap=True)
+    generations.check_consistent(
+        folder, manifest, len(docs), len(chunks), len(vectors), len(keywords)
+    )
+    return _State(
+        manifest,
+        docs,
+        chunks,
+        {k: tuple(v) for k, v in doc_chunks.items()},
+        row_of,
+        {r: c for c, r in row_of.items()},
+        vectors,
+        keywords,
+        next_row,
+    )
+
+
+def _empty_state(manifest: Manifest, dim: int) -> _State:
+    manifest = replace(manifest, n_documents=0, n_chunks=0, vector_index="flat", n_tombstones=0)
+    return _State(manifest, {}, {}, {}, {}, {}, FaissStore(dim), Bm25Store(), 1)
+
+
+def build_index(
+    paths: Sequence[Path],
+    index_dir: Path,
+    embedder: Embedder,
+    *,
+    rebuild: bool = False,
+    progress: ProgressFn | None = None,
+    max_bytes: int = 5 * 1024 * 1024,
+) -> IngestReport:
+    """Ingest ``paths`` into the index at ``index_dir`` (opened, or created if absent)."""
+    index_dir = Path(index_dir)
+    if rebuild or not (index_dir / "manifest.json").is_file():
+        index = CorpusIndex.create(index_dir, embedder, persist=False)
+        return index.ingest_paths(paths, max_bytes, progress, replace_all=True)
+    index = CorpusIndex.open(index_dir, embedder)
+    return index.ingest_paths(paths, max_bytes, progress)
+
+
+__all__ = ["CorpusIndex", "IngestReport", "ProgressFn", "build_index", "hit_to_dict"]

@@ -1,0 +1,278 @@
+"""The extractive generator: picks source sentences that answer the question and quotes them.
+
+It needs no model and no network. It reads the same prompt an LLM gets (question + numbered source
+blocks, see :mod:`service.citations`) and replies in the same ANSWER/QUOTES format, so one parser
+and one verifier handle every generator.
+
+Scoring, per candidate sentence of the retrieved chunks:
+
+* coverage: IDF-weighted share of the question's content terms the sentence contains (terms folded
+  through stemming and synonym groups); the noun being asked about and names weigh more;
+* answer type: a "how many" wants a quantity in a sentence about the counted noun, a "when" a
+  date, a "who" a name the question does not already contain, a "where" a place, a "why" a cause;
+* retrieval rank: a small bonus for better-ranked chunks.
+
+It abstains when a key term of the question (the counted noun, a name, a number) appears in no
+retrieved text ("how many tanks" over a corpus without tanks), when no sentence covers enough of
+the question, or when the wanted answer type is absent. For quantities it gathers evidence from
+every retrieved document and reports differing figures side by side with their attribution.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from service.citations import ABSTAIN_TOKEN, Source, parse_prompt, split_sentences
+from service.conflicts import attribution, citation_value
+from service.question import STOPWORDS, QuestionAnalysis, analyze_question, canonical, words
+
+logger = logging.getLogger(__name__)
+
+MIN_COVERAGE = 0.5
+MIN_COUNT_COVERAGE = 0.45
+MAX_QUOTE_CHARS = 260
+_TYPE_BONUS = 0.25
+
+_DATE_RE = re.compile(
+    r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\b(?:\s+\d{1,2})?(?:,?\s+(?:19|20)\d\d)?|\b(?:19|20)\d\d\b|"
+    r"\b(?:earlier|later|last|this|next) (?:this )?(?:year|month|week|spring|summer|autumn|fall|"
+    r"winter)\b",
+)
+_CAUSE_RE = re.compile(
+    r"\b(?:because|due to|in order to|so that|motives?|reasons?|aims?|seeks?|benefits?|gains?|"
+    r"desperat\w*|driven by|as a result|struggl\w+|shortages?|in exchange|opportunit\w+|"
+    r"to (?:gain|bolster|support|sustain|secure|obtain|acquire|ease|help|counter))\b",
+    re.IGNORECASE,
+)
+_PLACE_RE = re.compile(
+    r"\b(?:in|to|near|at|from|into|across|of|on)\s+(?:the\s+)?(?:[A-Z][\w’'-]+\s+)?"
+    r"(?:region|province|city|area|territory|border|peninsula|soil)?\s*(?:of\s+)?([A-Z][\w’'-]+)"
+)
+_NAME_RE = re.compile(r"\b(?:[A-Z][\w’'.-]*[a-z][\w’'-]*|[A-Z]{2,})(?:\s+(?:[A-Z][\w’'.-]+))*")
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    source: Source
+    start: int
+    end: int
+    terms: frozenset[str]
+
+    @property
+    def text(self) -> str:
+        return self.source.text[self.start : self.end]
+
+
+@dataclass(frozen=True)
+class _Scored:
+    cand: _Candidate
+    coverage: float
+    has_type: bool
+    score: float
+
+
+def extractive_reply(prompt: str) -> str:
+    """The extractive generator's reply to a prompt built by the pipeline."""
+    question, sources = parse_prompt(prompt)
+    if not question:
+        return f"{ABSTAIN_TOKEN}: no question found in the prompt"
+    return ExtractiveAnswerer().reply(question, sources)
+
+
+class ExtractiveAnswerer:
+    """Question-type aware sentence selection; replies in the ANSWER/QUOTES format."""
+
+    def __init__(
+        self,
+        min_coverage: float = MIN_COVERAGE,
+        min_count_coverage: float = MIN_COUNT_COVERAGE,
+        max_sentences: int = 2,
+    ) -> None:
+        self.min_coverage = min_coverage
+        self.min_count_coverage = min_count_coverage
+        self.max_sentences = max_sentences
+
+    def reply(self, question: str, sources: Sequence[Source]) -> str:
+        analysis = analyze_question(question)
+        if not sources:
+            return f"{ABSTAIN_TOKEN}: nothing was retrieved"
+        if not analysis.terms:
+            return f"{ABSTAIN_TOKEN}: the question has no content words to look for"
+        cands = _candidates(sources)
+        vocab: set[str] = set()
+        for c in cands:
+            vocab |= c.terms
+        missing = _missing_key_terms(analysis, vocab)
+        if missing:
+            return f"{ABSTAIN_TOKEN}: the sources do not mention {', '.join(missing)}"
+        scored = self._score(analysis, cands)
+        if analysis.qtype == "count":
+            return self._count_reply(analysis, scored)
+        return self._general_reply(analysis, scored)
+
+    def _score(self, a: QuestionAnalysis, cands: Sequence[_Candidate]) -> list[_Scored]:
+        n = max(len(cands), 1)
+        df = {t: sum(1 for c in cands if t in c.terms) for t in a.terms}
+        names = set(a.names)
+        weights: dict[str, float] = {}
+        for t in a.terms:
+            idf = math.log(1.0 + n / (1.0 + df[t]))
+            boost = 2.0 if t == a.focus else 1.5 if t in names else 1.0
+            weights[t] = idf * boost
+        total = sum(weights.values()) or 1.0
+        out = []
+        for c in cands:
+            cov = sum(w for t, w in weights.items() if t in c.terms) / total
+            has_type = _has_answer_type(a, c)
+            text = c.text.rstrip()
+            penalty = 0.0
+            if text.endswith("?"):
+                penalty += 0.3  # a question in the source does not answer one
+            elif not text.endswith((".", "!", '"', "”", "’", ")")):
+                penalty += 0.15  # headings and fragments
+            score = cov + (_TYPE_BONUS if has_type else 0.0) + 0.08 / c.source.n - penalty
+            out.append(_Scored(cand=c, coverage=cov, has_type=has_type, score=score))
+        out.sort(key=lambda s: s.score, reverse=True)
+        return out
+
+    def _count_reply(self, a: QuestionAnalysis, scored: Sequence[_Scored]) -> str:
+        best_per_doc: dict[str, _Scored] = {}
+        for s in scored:
+            if s.has_type and s.coverage >= self.min_count_coverage:
+                best_per_doc.setdefault(s.cand.source.doc_id, s)
+        chosen = sorted(best_per_doc.values(), key=lambda s: s.score, reverse=True)[:4]
+        if not chosen:
+            what = a.focus or "the thing asked about"
+            return f"{ABSTAIN_TOKEN}: no source gives a figure for {what}"
+        quotes = [(s.cand.source.n, _quote(a, s.cand)) for s in chosen]
+        values = [(n, citation_value(q, a.focus), attribution(q)) for n, q in quotes]
+        distinct = {keys for _, (_, keys), _ in values if keys}
+        if len(chosen) >= 2 and len(distinct) >= 2:
+            parts = []
+            for n, (phrase, _), who in values:
+                parts.append(f"{phrase} per {who} [{n}]" if who else f"{phrase} [{n}]")
+            sentence = "The sources give different figures: " + "; ".join(parts) + "."
+            return _format([sentence], quotes)
+        n, q = quotes[0]
+        return _format([_as_sentence(q, n)], [quotes[0]])
+
+    def _general_reply(self, a: QuestionAnalysis, scored: Sequence[_Scored]) -> str:
+        need_type = a.qtype in ("when", "who")
+        ok = [
+            s for s in scored if s.coverage >= self.min_coverage and (s.has_type or not need_type)
+        ]
+        if not ok:
+            best = scored[0].coverage if scored else 0.0
+            logger.debug("extractive: best coverage %.2f below threshold", best)
+            return f"{ABSTAIN_TOKEN}: no retrieved passage answers the question"
+        chosen = [ok[0]]
+        for s in ok[1:]:
+            if len(chosen) >= self.max_sentences:
+                break
+            if s.score >= 0.9 * ok[0].score and all(
+                s.cand.source.doc_id != c.cand.source.doc_id for c in chosen
+            ):
+                chosen.append(s)
+        quotes = [(s.cand.source.n, _quote(a, s.cand)) for s in chosen]
+        return _format([_as_sentence(q, n) for n, q in quotes], quotes)
+
+
+def _candidates(sources: Sequence[Source]) -> list[_Candidate]:
+    """Sentences of every source; a sentence repeated by overlapping chunks is kept once."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for src in sorted(sources, key=lambda s: s.n):
+        for start, end in split_sentences(src.text):
+            text = src.text[start:end]
+            key = (src.doc_id, " ".join(text.split()).lower())
+            if key in seen or len(words(text)) < 4:
+                continue
+            seen.add(key)
+            terms = frozenset(canonical(w) for w in words(text))
+            out.append(_Candidate(source=src, start=start, end=end, terms=terms))
+    return out
+
+
+def _missing_key_terms(a: QuestionAnalysis, vocab: set[str]) -> list[str]:
+    """Key terms (focus noun, numbers, names) that no retrieved sentence contains."""
+    missing: list[str] = []
+    if a.focus and a.focus not in vocab:
+        missing.append(a.focus)
+    missing += [n for n in a.numbers if n not in vocab]
+    absent_names = [n for n in a.names if n not in vocab]
+    # One unknown name among several is tolerated (a first name the text leaves out).
+    if absent_names and (len(a.names) <= 2 or len(absent_names) * 3 > len(a.names)):
+        missing += [n for n in absent_names if n not in missing]
+    return missing
+
+
+def _has_answer_type(a: QuestionAnalysis, c: _Candidate) -> bool:
+    text = c.text
+    if a.qtype == "count":
+        return bool(citation_value(text, a.focus)[1])
+    if a.qtype == "when":
+        return bool(_DATE_RE.search(text))
+    if a.qtype == "who":
+        return any(_new_name(a, m.group(0)) for m in _NAME_RE.finditer(text))
+    if a.qtype == "where":
+        return any(_new_name(a, m.group(1)) for m in _PLACE_RE.finditer(text))
+    if a.qtype == "why":
+        return bool(_CAUSE_RE.search(text))
+    return False
+
+
+def _new_name(a: QuestionAnalysis, name: str) -> bool:
+    """A name that tells the asker something: not just words already in the question."""
+    terms = {canonical(w) for w in words(name) if w.lower() not in STOPWORDS}
+    return bool(terms) and not terms <= set(a.terms)
+
+
+def _quote(a: QuestionAnalysis, c: _Candidate) -> str:
+    """The sentence, or for a long one the clauses around its best-matching clause (verbatim)."""
+    text = c.text
+    if len(text) <= MAX_QUOTE_CHARS:
+        return text
+    cuts = [0] + [m.end() for m in re.finditer(r"[,;:—–]\s+|\s+[—–-]\s+", text)] + [len(text)]
+    clauses = [(cuts[i], cuts[i + 1]) for i in range(len(cuts) - 1) if cuts[i + 1] > cuts[i]]
+    qterms = set(a.terms)
+
+    def clause_score(span: tuple[int, int]) -> float:
+        piece = text[span[0] : span[1]]
+        terms = {canonical(w) for w in words(piece)}
+        bonus = 1.0 if a.qtype == "count" and citation_value(piece, a.focus)[1] else 0.0
+        return len(terms & qterms) + bonus
+
+    best = max(range(len(clauses)), key=lambda i: clause_score(clauses[i]))
+    lo = hi = best
+    while True:
+        grown = False
+        for cand_lo, cand_hi in ((lo, hi + 1), (lo - 1, hi)):
+            fits = cand_lo >= 0 and cand_hi < len(clauses)
+            if fits and clauses[cand_hi][1] - clauses[cand_lo][0] <= MAX_QUOTE_CHARS:
+                lo, hi = cand_lo, cand_hi
+                grown = True
+                break
+        if not grown:
+            break
+    piece = text[clauses[lo][0] : clauses[hi][1]]
+    return piece.strip().rstrip(",;:—–- ")
+
+
+def _as_sentence(quote: str, n: int) -> str:
+    body = quote.strip()
+    if body[-1:] in ".!?":
+        body = body[:-1]
+    if body[:1].islower():
+        body = body[0].upper() + body[1:]
+    return f"{body} [{n}]."
+
+
+def _format(sentences: Sequence[str], quotes: Sequence[tuple[int, str]]) -> str:
+    lines = ["ANSWER:", " ".join(sentences), "QUOTES:"]
+    lines += [f'[{n}] "{q}"' for n, q in quotes]
+    return "\n".join(lines)

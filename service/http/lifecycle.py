@@ -1,0 +1,204 @@
+"""Start-up of the service: load the embedder, index and pipeline in a background thread.
+
+The lifespan returns at once, so the server answers ``/healthz`` immediately and ``/readyz`` (503
+until then) as soon as the loader finishes. Heavy libraries (torch, sentence-transformers, faiss,
+litellm) are imported only inside the loader, never when ``service.http`` is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from fastapi import FastAPI
+
+from index.errors import IndexNotFoundError, ServiceNotReadyError
+from index.models import Document, Hit
+from service.answer import Answer
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ServedIndex(Protocol):
+    """What the HTTP adapter needs of ``index.corpus.CorpusIndex``."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def n_documents(self) -> int: ...
+
+    @property
+    def n_chunks(self) -> int: ...
+
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[Hit]: ...
+
+    def add_documents(self, docs: Sequence[Document], progress: Any = None) -> Any: ...
+
+    def delete_document(self, doc_id: str) -> None: ...
+
+    def get_document(self, doc_id: str) -> Document: ...
+
+    def list_documents(self) -> list[Document]: ...
+
+
+class ServedPipeline(Protocol):
+    """What the HTTP adapter needs of ``service.pipeline.AnswerPipeline``."""
+
+    def answer(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        model: str | None = None,
+    ) -> Answer: ...
+
+
+Loader = Callable[[Settings], tuple[ServedIndex, ServedPipeline]]
+
+
+def load_components(settings: Settings) -> tuple[ServedIndex, ServedPipeline]:
+    """Loads the embedder and index (building it from the seeds when absent) and the pipeline."""
+    from index.corpus import CorpusIndex, build_index
+
+    from index.embedding import load_default_embedder
+    from service.pipeline import build_pipeline
+
+    t0 = time.perf_counter()
+    embedder = load_default_embedder(kind=settings.embedder)
+    t1 = time.perf_counter()
+    try:
+        index = CorpusIndex.open(settings.index_dir, embedder)
+    except IndexNotFoundError:
+        logger.info("no index in %s; building one from %s", settings.index_dir, settings.seeds_dir)
+        build_index([settings.seeds_dir], settings.index_dir, embedder)
+        index = CorpusIndex.open(settings.index_dir, embedder)
+    t2 = time.perf_counter()
+    pipeline = build_pipeline(settings, index)
+    t3 = time.perf_counter()
+    logger.info(
+        "loaded embedder in %.2fs, index (%d documents, %d chunks) in %.2fs, pipeline in %.2fs",
+        t1 - t0,
+        index.n_documents,
+        index.n_chunks,
+        t2 - t1,
+        t3 - t2,
+    )
+    return index, pipeline
+
+
+@dataclass(frozen=True)
+class Components:
+    """The loaded pieces a request is served from."""
+
+    index: ServedIndex
+    pipeline: ServedPipeline
+
+
+class ServiceState:
+    """Readiness of the service: ``starting`` -> ``ready`` or ``failed``."""
+
+    def __init__(self) -> None:
+        self.status: Literal["starting", "ready", "failed"] = "starting"
+        self.error: str | None = None
+        self._components: Components | None = None
+        self._lock = threading.Lock()
+        self.ready_event = threading.Event()
+
+    def set_ready(self, index: ServedIndex, pipeline: ServedPipeline) -> None:
+        with self._lock:
+            self._components = Components(index, pipeline)
+            self.status = "ready"
+        self.ready_event.set()
+
+    def set_failed(self, message: str) -> None:
+        with self._lock:
+            self.status = "failed"
+            self.error = message
+
+    def components(self) -> Components:
+        """The loaded components, or :class:`ServiceNotReadyError` saying why there are none."""
+        comps = self._components
+        if comps is not None:
+            return comps
+        if self.status == "failed":
+            raise ServiceNotReadyError(f"the service failed to start: {self.error}")
+        raise ServiceNotReadyError("the service is still loading its model and index; retry soon")
+
+    def get_pipeline(self) -> ServedPipeline:
+        """Zero-argument accessor handed to other adapters (Slack)."""
+        return self.components().pipeline
+
+
+def _load_in_background(
+    settings: Settings,
+    state: ServiceState,
+    loader: Loader,
+    on_ready: Callable[[Components], None],
+) -> None:
+    try:
+        index, pipeline = loader(settings)
+        _warm_up(index, pipeline)
+    except Exception as exc:
+        logger.exception("start-up failed")
+        state.set_failed(str(exc) or type(exc).__name__)
+        return
+    state.set_ready(index, pipeline)
+    on_ready(state.components())
+    logger.info("ready")
+
+
+def _warm_up(index: ServedIndex, pipeline: ServedPipeline) -> None:
+    # One query through each path so the first real request does not pay for lazy initialisation.
+    try:
+        index.search("warm up", top_k=1)
+    except Exception:  # a warm-up failure must not block readiness; real requests will report it
+        logger.warning("warm-up search failed", exc_info=True)
+
+
+def make_lifespan(
+    settings: Settings,
+    state: ServiceState,
+    *,
+    index: ServedIndex | None,
+    pipeline: ServedPipeline | None,
+    loader: Loader | None,
+    on_ready: Callable[[Components], None],
+) -> Callable[[FastAPI], Any]:
+    """The app's lifespan: ready at once with injected components, else loads in a thread."""
+
+    def build_only_pipeline(s: Settings) -> tuple[ServedIndex, ServedPipeline]:
+        from service.pipeline import build_pipeline
+
+        assert index is not None
+        return index, build_pipeline(s, index)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if index is not None and pipeline is not None:
+            state.set_ready(index, pipeline)
+            on_ready(state.components())
+        elif state.status == "starting":
+            chosen = loader or (build_only_pipeline if index is not None else load_components)
+            thread = threading.Thread(
+                target=_load_in_background,
+                args=(settings, state, chosen, on_ready),
+                name="citeqa-loader",
+                daemon=True,
+            )
+            thread.start()
+        yield
+
+    return lifespan

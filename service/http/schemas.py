@@ -1,0 +1,225 @@
+"""Pydantic models of the HTTP API (requests validated strictly; responses documented).
+
+Native endpoints forbid unknown fields so a typo (``topk``) is an error, not a silent default.
+The OpenAI-compatible models (``openai_compat``) are lenient instead, because real clients send
+many optional fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_QUESTION_CHARS = 2000
+MAX_TOP_K = 50
+
+# "Contains at least one non-whitespace character" (JSON Schema patterns are unanchored searches).
+_NON_BLANK = r"\S"
+DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+
+_STRICT = ConfigDict(extra="forbid")
+
+
+class Filters(BaseModel):
+    """Restricts retrieval to some documents."""
+
+    model_config = _STRICT
+
+    doc_id: str | list[str] | None = Field(
+        default=None, description="one document id or a list of them"
+    )
+    title_contains: str | None = Field(
+        default=None, max_length=500, description="case-insensitive substring of the title"
+    )
+
+    def to_mapping(self) -> dict[str, Any] | None:
+        data = self.model_dump(exclude_none=True)
+        return data or None
+
+
+class AskRequest(BaseModel):
+    """``POST /ask``: a question about the corpus."""
+
+    model_config = _STRICT
+
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, pattern=_NON_BLANK, examples=["Who?"]
+    )
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="passages to retrieve")
+    filters: Filters | None = None
+    stream: bool = Field(default=False, description="stream Server-Sent Events instead of JSON")
+
+
+class SearchRequest(BaseModel):
+    """``POST /search``: ranked passages for a query, no answer."""
+
+    model_config = _STRICT
+
+    query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=_NON_BLANK)
+    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
+    mode: Literal["hybrid", "dense", "bm25"] | None = Field(
+        default=None, description="retrieval mode; default from the server settings"
+    )
+    filters: Filters | None = None
+
+
+class DocumentIn(BaseModel):
+    """``POST /documents`` with a JSON body (multipart uploads use a ``file`` part instead)."""
+
+    model_config = _STRICT
+
+    id: str | None = Field(
+        default=None,
+        pattern=DOC_ID_PATTERN,
+        description="document id; derived from the text when omitted; an existing id is replaced",
+    )
+    title: str | None = Field(default=None, max_length=500)
+    text: str = Field(min_length=1, pattern=_NON_BLANK)
+    source: str = Field(default="", max_length=2000)
+    published_at: str | None = Field(default=None, max_length=64, examples=["2024-10-28"])
+
+
+# ---- responses -------------------------------------------------------------------------------
+
+
+class CitationOut(BaseModel):
+    id: int
+    doc_id: str
+    chunk_id: str
+    title: str
+    quote: str
+    start: int
+    end: int
+
+
+class AnswerSentenceOut(BaseModel):
+    text: str
+    citations: list[int]
+    supported: bool
+
+
+class ConflictValueOut(BaseModel):
+    value: str
+    citation: int
+    doc_id: str
+    attribution: str
+
+
+class ConflictOut(BaseModel):
+    topic: str
+    values: list[ConflictValueOut]
+
+
+class RetrievedChunkOut(BaseModel):
+    chunk_id: str
+    doc_id: str
+    score: float
+
+
+class AskResponse(BaseModel):
+    """``Answer.to_dict()``: the answer with ``[n]`` markers and the citations they point to."""
+
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    sentences: list[AnswerSentenceOut]
+    conflicts: list[ConflictOut]
+    abstain_reason: str | None
+    model: str
+    prompt_version: str
+    index_version: str
+    retrieved: list[RetrievedChunkOut]
+    timings_ms: dict[str, float]
+    degraded: bool
+    degraded_reason: str | None
+
+
+class HitOut(BaseModel):
+    """One ranked passage (same fields as ``citeqa search --json``)."""
+
+    doc_id: str
+    chunk_id: str
+    score: float
+    start: int
+    end: int
+    text: str
+    title: str
+    rank: int
+
+
+class SearchResponse(BaseModel):
+    query: str
+    hits: list[HitOut]
+    index_version: str
+
+
+class DocumentSummary(BaseModel):
+    id: str
+    title: str
+    source: str
+    published_at: str | None
+    content_hash: str
+    chars: int
+
+
+class DocumentDetail(DocumentSummary):
+    text: str
+
+
+class DocumentList(BaseModel):
+    documents: list[DocumentSummary]
+    total: int
+    index_version: str
+
+
+class DocumentWritten(BaseModel):
+    id: str
+    title: str
+    chunks: int
+    index_version: str
+
+
+class DocumentDeleted(BaseModel):
+    id: str
+    deleted: bool
+    index_version: str
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    index_version: str
+    documents: int
+    chunks: int
+
+
+# What each endpoint accepts, appended to validation error messages.
+_HINTS = {
+    "/ask": (
+        '{"question": non-blank string of at most 2000 characters, "top_k": integer 1..50 '
+        '(default 5), "filters": {"doc_id": string or list, "title_contains": string} (optional), '
+        '"stream": boolean (optional)}'
+    ),
+    "/search": (
+        '{"query": non-blank string of at most 2000 characters, "top_k": integer 1..50 '
+        '(default 5), "mode": "hybrid" | "dense" | "bm25" (optional), "filters": {...} (optional)}'
+    ),
+    "/documents": (
+        '{"text": non-blank string, "id": [A-Za-z0-9._-] up to 128 chars (optional), '
+        '"title", "source", "published_at" (optional)} as JSON, or multipart/form-data with a '
+        "'file' part (.txt, .md or .html, UTF-8) and the same optional fields"
+    ),
+    "/v1/chat/completions": (
+        '{"model": "citeqa", "messages": [{"role": "user", "content": "question"}], '
+        '"stream": boolean (optional)}'
+    ),
+}
+
+
+def request_hint(route_path: str) -> str | None:
+    """What the endpoint at ``route_path`` accepts, for error messages."""
+    return _HINTS.get(route_path)

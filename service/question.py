@@ -1,0 +1,263 @@
+"""Question analysis: what kind of answer is wanted, about what, and the terms to match.
+
+Terms are lowercased, crudely stemmed and folded through small synonym groups so that a question
+about "troops" matches text about "soldiers" or "forces", and "Pyongyang" matches "North Korea".
+The groups are generic vocabulary of news about states and wars, not lists of expected questions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+QuestionType = Literal["count", "who", "when", "where", "why", "what"]
+
+# Hyphens split words ("Jong-un" ~ "Jong Un"); a period inside keeps abbreviations ("U.S").
+_WORD_RE = re.compile(r"[A-Za-z](?:[A-Za-z'’]|\.(?=[A-Za-z]))*|\d(?:[\d,.]*\d)?")
+
+
+def wordset(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` as a set."""
+    return frozenset(text.split())
+
+
+STOPWORDS = wordset(
+    """
+    a about above after again against all also am an and any are aren't as at be because been
+    before being below between both but by can could did do does doing down during each few for
+    from further had has have having he her here hers herself him himself his how i if in into
+    is it its itself just let me more most my myself no nor not now of off on once only or other
+    our ours out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom whose why will with would you your yours yourself
+    according per many much tell say said says there's what's who's whats anything something
+    thing things one ones still currently reportedly actually really ever since yet already
+    exactly approximately roughly kind sort type number amount total figure figures estimate
+    estimated reported reports report happen happened happening make made way ways
+    """
+)
+
+# Synonym groups: every member maps to the first word (the canonical term).
+_GROUPS: tuple[tuple[str, ...], ...] = (
+    (
+        "troop",
+        "soldier",
+        "force",
+        "personnel",
+        "servicemen",
+        "serviceman",
+        "fighter",
+        "combatant",
+        "army",
+        "contingent",
+        "men",
+        "infantry",
+        "recruit",
+        "unit",
+    ),
+    ("send", "sent", "deploy", "dispatch", "station", "transfer", "sending", "deployment"),
+    ("korea", "korean", "pyongyang", "dprk"),
+    ("russia", "russian", "moscow", "kremlin"),
+    ("ukraine", "ukrainian", "kyiv", "kiev"),
+    ("america", "american", "u.s", "usa", "washington"),
+    ("die", "died", "dead", "death", "kill", "killed", "casualty", "fatality", "loss", "slain"),
+    ("weapon", "arm", "weaponry", "munition", "ammunition", "artillery", "shell", "missile"),
+    ("agreement", "treaty", "pact", "deal", "partnership", "alliance", "accord"),
+    ("fight", "combat", "battle", "war", "warfare", "fighting", "conflict", "battlefield"),
+    ("president", "leader", "head"),
+    ("intelligence", "spy", "agency"),
+    ("sign", "signed", "ratify", "ratified", "conclude"),
+    ("warn", "warning", "caution", "threaten"),
+    ("help", "support", "aid", "assist", "assistance", "bolster", "reinforce", "reinforcement"),
+    ("reason", "motive", "why", "purpose", "goal", "aim", "motivation"),
+    ("gain", "benefit", "advantage", "get", "obtain", "receive", "experience"),
+    ("money", "fund", "funding", "billion", "million", "dollar", "cash", "pay", "paid"),
+    ("nuclear", "atomic"),
+    ("jet", "aircraft", "plane", "airplane", "warplane"),
+    ("sky", "air", "airspace"),
+    ("region", "area", "province", "territory", "oblast"),
+    ("respond", "response", "reaction", "react"),
+    ("say", "state", "claim", "announce", "reveal", "describe", "mention"),
+    ("sanction", "embargo", "isolate", "isolation"),
+    ("technology", "tech", "know-how", "technological"),
+)
+_SYNONYMS: dict[str, str] = {w: group[0] for group in _GROUPS for w in group}
+
+_COUNT_RE = re.compile(
+    r"\b(how many|how much|number of|how large|how big|size of|count of|total of|figure for)\b",
+    re.IGNORECASE,
+)
+_AUX = wordset(
+    """
+    did do does is are was were has have had will would could can may might been be being in to
+    on at for from by of that which who per according
+    """
+)
+# Words that can start a question: capitalised there without being names.
+_QUESTION_STARTERS = wordset(
+    """
+    what who whom whose when where why how which is are was were do does did has have had can
+    could would should will according in on at per tell give list name
+    """
+)
+
+
+def stem(word: str) -> str:
+    """Crude suffix stripping; enough to make plural/tense variants meet."""
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    w = w.strip("'-.")
+    if len(w) <= 3:
+        return w
+    if w.endswith("ies") and len(w) > 4:
+        return w[:-3] + "y"
+    if w.endswith("ing") and len(w) > 5:
+        return _undouble(w[:-3])
+    if w.endswith("ed") and len(w) > 4:
+        return _undouble(w[:-2]) if not w.endswith("eed") else w[:-1]
+    if w.endswith(("sses", "shes", "ches", "xes")):
+        return w[:-2]
+    if w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        return w[:-1]
+    return w
+
+
+def _undouble(w: str) -> str:
+    if len(w) > 3 and w[-1] == w[-2] and w[-1] not in "ls":
+        return w[:-1]
+    return w
+
+
+def canonical(word: str) -> str:
+    """The matching key of a word: synonym group head, else its stem."""
+    low = word.lower().replace("’", "'").strip("'-.")
+    if low in _SYNONYMS:
+        return _SYNONYMS[low]
+    s = stem(low)
+    return _SYNONYMS.get(s, s)
+
+
+def words(text: str) -> list[str]:
+    """Word and number tokens of ``text`` in order."""
+    return _WORD_RE.findall(text)
+
+
+def content_terms(text: str) -> list[str]:
+    """Canonical terms of the non-stopword words of ``text`` (order kept, duplicates removed)."""
+    out: list[str] = []
+    for w in words(text):
+        low = w.lower()
+        if low in STOPWORDS or (len(low) < 2 and not low.isdigit()):
+            continue
+        term = canonical(w)
+        if term and term not in out and term not in STOPWORDS:
+            out.append(term)
+    return out
+
+
+def term_set(text: str) -> frozenset[str]:
+    """All canonical terms of ``text`` (stopwords included, cheap for matching)."""
+    return frozenset(canonical(w) for w in words(text))
+
+
+@dataclass(frozen=True)
+class QuestionAnalysis:
+    """What a question asks: its type, key terms and the noun it is about."""
+
+    text: str
+    qtype: QuestionType
+    terms: tuple[str, ...]
+    focus: str | None
+    names: tuple[str, ...]
+    numbers: tuple[str, ...]
+
+    @property
+    def key_terms(self) -> tuple[str, ...]:
+        """Terms evidence must contain: names, numbers and the focus noun."""
+        keys = list(self.names) + list(self.numbers)
+        if self.focus and self.focus not in keys:
+            keys.append(self.focus)
+        return tuple(keys)
+
+
+def analyze_question(question: str) -> QuestionAnalysis:
+    """Classifies ``question`` and extracts its terms, focus noun, names and numbers."""
+    q = " ".join(question.split())
+    qtype = _question_type(q)
+    terms = content_terms(q)
+    names = _name_terms(q)
+    numbers = tuple(canonical(n) for n in re.findall(r"\b\d[\d,.]*\b", q))
+    focus = _focus(q, qtype)
+    return QuestionAnalysis(
+        text=q,
+        qtype=qtype,
+        terms=tuple(terms),
+        focus=focus,
+        names=tuple(n for n in names if n not in numbers),
+        numbers=numbers,
+    )
+
+
+def _question_type(q: str) -> QuestionType:
+    low = q.lower()
+    if _COUNT_RE.search(low):
+        return "count"
+    first = re.search(r"\b(who|whom|whose|when|where|why|what year|which year|what date)\b", low)
+    if first is None:
+        return "what"
+    word = first.group(1)
+    if word in ("who", "whom", "whose"):
+        return "who"
+    if word in ("when", "what year", "which year", "what date"):
+        return "when"
+    if word == "where":
+        return "where"
+    if word == "why":
+        return "why"
+    return "what"
+
+
+def _focus(q: str, qtype: QuestionType) -> str | None:
+    """The head noun being asked about, e.g. "tanks" in "how many tanks did ... send"."""
+    low = q.lower()
+    if qtype == "count":
+        m = _COUNT_RE.search(low)
+        if m is None:
+            return None
+        tail = words(low[m.end() :])
+        phrase: list[str] = []
+        for w in tail:
+            if w in _AUX or w in ("the", "a", "an"):
+                if phrase:
+                    break
+                continue
+            phrase.append(w)
+            if len(phrase) >= 4:
+                break
+        for w in reversed(phrase):
+            if w not in STOPWORDS:
+                return canonical(w)
+        return None
+    m = re.search(r"\b(?:which|what)\s+([a-z]+)", low)
+    if m and m.group(1) not in _AUX and m.group(1) not in STOPWORDS:
+        return canonical(m.group(1))
+    return None
+
+
+def _name_terms(q: str) -> tuple[str, ...]:
+    """Canonical terms of capitalised words that are not just the question's first word."""
+    out: list[str] = []
+    for i, m in enumerate(re.finditer(r"[A-Za-z][A-Za-z.'’\-]*", q)):
+        w = m.group(0)
+        if not w[0].isupper():
+            continue
+        if i == 0 and w.lower() in _QUESTION_STARTERS:
+            continue
+        if w.lower() in STOPWORDS and i == 0:
+            continue
+        term = canonical(w)
+        if term and term not in out and term not in STOPWORDS:
+            out.append(term)
+    return tuple(out)
