@@ -118,8 +118,6 @@ def _is_boundary(text: str, m: re.Match[str], lo: int, hi: int) -> bool:
     first = rest[0]
     if first.islower():
         return False
-    if not (first.isupper() or first.isdigit() or first in _OPENERS or first in "-–—•*#"):
-        return first.isalpha()  # scripts without case
     if punct != ".":
         return True
     word = _word_before(text, m.start(), lo)
@@ -266,10 +264,14 @@ def _pack(
     """Greedy sentence packing; returns ``(start, end, n_tokens)`` per chunk."""
     out: list[tuple[int, int, int]] = []
     i = 0
+    first_new = 0  # the chunk must reach past the sentences it repeats from the previous one
     n = len(units)
     while i < n:
         j = i + 1
         total = units[i].tokens
+        while j <= first_new:
+            total += units[j].tokens
+            j += 1
         while j < n:
             u = units[j]
             if u.para_break_before:
@@ -297,7 +299,7 @@ def _pack(
             carried = sum(u.tokens for u in units[back:j])
             if carried <= target // 2 and carried + units[j].tokens <= hard:
                 nxt = back
-        i = nxt
+        i, first_new = nxt, j
     return out
 
 

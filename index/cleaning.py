@@ -53,6 +53,7 @@ _COUNTER = re.compile(
     r"""^\W*(?:
         (?:\d[\d,.]*[kKmM]?|no|one|zero)\s+
         (?:comments?|responses?|replies|repl(?:y)|shares?|likes?|views?|reactions?|reads?)
+        (?:\s+[^\W\d_]+){0,2}
       | (?:comments?|responses?|replies|shares?|likes?|views?)\s*[:(\[]?\s*\d[\d,.]*[kKmM]?\s*[)\]]?
       | (?:leave|post|add|write|view|show|load|see)\s+(?:a\s+|all\s+|the\s+|your\s+|more\s+)?
         (?:comments?|reply|responses?)

@@ -64,7 +64,7 @@ ProgressFn = Callable[[int, int], None]
 MAX_TOP_K = 100
 FILTER_KEYS = ("doc_id", "title_contains")
 # Measured on tests/data/retrieval_questions.jsonl: see README / the store engineer's note.
-TITLE_PREFIX = True
+TITLE_PREFIX = False
 _EMBED_BATCH = 256
 
 

@@ -214,7 +214,7 @@ def load_default_embedder(kind: Literal["torch", "onnx"] = "torch") -> Embedder:
         # The ONNX Runtime embedder belongs to the performance work; imported lazily so the
         # torch path never depends on it.
         try:
-            from index import onnx_embedding  # type: ignore[attr-defined, unused-ignore]
+            from index import onnx_embedder as onnx_embedding
         except ImportError as exc:
             raise ModelIntegrityError(
                 "the ONNX embedder is not available in this build; use embedder=torch"

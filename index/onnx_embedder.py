@@ -23,10 +23,11 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
 import numpy as np
 from tokenizers import Tokenizer
 
-from index.embedding import MODEL_NAME
+from index.embedding import MODEL_NAME, Embedder
 from index.errors import ModelIntegrityError
 from index.onnx_export import (
     DEFAULT_CACHE_DIR,
@@ -45,7 +46,7 @@ PAD_ID = 0
 
 
 def load_tokenizer(path: Path, max_seq_length: int = MAX_SEQ_LENGTH) -> Tokenizer:
-    """The packaged tokenizer, truncating at the model's limit and padding each batch to its longest."""
+    """The packaged tokenizer: truncates at the model's limit, pads a batch to its longest text."""
     try:
         tok = Tokenizer.from_file(str(path))
     except Exception as exc:  # tokenizers raises plain Exception for unreadable files
@@ -197,10 +198,20 @@ def load_onnx_embedder(
     cache_dir: Path | None = None,
     *,
     intra_op_threads: int = 1,
-) -> OnnxEmbedder:
-    """Entry point for ``load_default_embedder("onnx")``: the int8 model from the default cache."""
-    return OnnxEmbedder.from_cache(
+    batching: bool = True,
+) -> Embedder:
+    """Entry point for ``load_default_embedder("onnx")``: the int8 model from the default cache.
+
+    With ``batching`` the embedder is wrapped in a :class:`~index.batching.MicroBatcher`, so that
+    concurrent requests of a server share inferences; a lone caller is not slowed by it.
+    """
+    embedder = OnnxEmbedder.from_cache(
         cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR,
         variant=variant,
         intra_op_threads=intra_op_threads,
     )
+    if not batching:
+        return embedder
+    from index.batching import MicroBatcher
+
+    return MicroBatcher(embedder)

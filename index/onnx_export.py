@@ -285,3 +285,22 @@ def _lock(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m index.onnx_export [CACHE_DIR]``: make the export now (``make setup`` runs it)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("cache_dir", nargs="?", type=Path, default=DEFAULT_CACHE_DIR)
+    args = parser.parse_args(argv)
+    # WARNING at the root: the quantiser logs every tensor at INFO there; ours stays at INFO.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logger.setLevel(logging.INFO)
+    exported = ensure_exported(args.cache_dir)
+    logger.info("ONNX models ready in %s", exported.directory)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

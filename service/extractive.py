@@ -53,6 +53,14 @@ _PLACE_RE = re.compile(
     r"\b(?:in|to|near|at|from|into|across|of|on)\s+(?:the\s+)?(?:[A-Z][\w’'-]+\s+)?"
     r"(?:region|province|city|area|territory|border|peninsula|soil)?\s*(?:of\s+)?([A-Z][\w’'-]+)"
 )
+# Text addressed to the answering system is not evidence about the world; it is never quoted.
+_INSTRUCTION_RE = re.compile(
+    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|your\s+|the\s+|previous\s+|prior\s+|"
+    r"above\s+|earlier\s+)*(?:instructions|rules|prompts?|guidelines)\b|\bsystem prompt\b|"
+    r"\b(?:AI|automated|language model)\s+(?:assistants?|systems?|models?)\b|"
+    r"\byou must (?:say|answer|reply|obey|respond)\b",
+    re.IGNORECASE,
+)
 _NAME_RE = re.compile(r"\b(?:[A-Z][\w’'.-]*[a-z][\w’'-]*|[A-Z]{2,})(?:\s+(?:[A-Z][\w’'.-]+))*")
 
 
@@ -190,7 +198,7 @@ def _candidates(sources: Sequence[Source]) -> list[_Candidate]:
         for start, end in split_sentences(src.text):
             text = src.text[start:end]
             key = (src.doc_id, " ".join(text.split()).lower())
-            if key in seen or len(words(text)) < 4:
+            if key in seen or len(words(text)) < 4 or _INSTRUCTION_RE.search(text):
                 continue
             seen.add(key)
             terms = frozenset(canonical(w) for w in words(text))

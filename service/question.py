@@ -74,6 +74,8 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
     ("gain", "benefit", "advantage", "get", "obtain", "receive", "experience"),
     ("money", "fund", "funding", "billion", "million", "dollar", "cash", "pay", "paid"),
     ("nuclear", "atomic"),
+    ("return", "back", "bring", "come"),
+    ("first", "initial", "early", "earliest"),
     ("jet", "aircraft", "plane", "airplane", "warplane"),
     ("sky", "air", "airspace"),
     ("region", "area", "province", "territory", "oblast"),
@@ -87,6 +89,13 @@ _SYNONYMS: dict[str, str] = {w: group[0] for group in _GROUPS for w in group}
 _COUNT_RE = re.compile(
     r"\b(how many|how much|number of|how large|how big|size of|count of|total of|figure for)\b",
     re.IGNORECASE,
+)
+# "Which leader ...", "what South Korean minister ...": a who-question in disguise.
+_PERSON_RE = re.compile(
+    r"^(?:which|what)\s+(?:(?!(?:did|does|do|is|are|was|were|has|have|had|can|could|will|would)\b)"
+    r"[\w.'’-]+\s+){0,3}?(?:leader|president|minister|colonel|general|"
+    r"official|politician|person|people|commander|secretary|analyst|expert|spokesman|"
+    r"spokesperson|chancellor|king|ruler|dictator)s?\b"
 )
 _AUX = wordset(
     """
@@ -204,6 +213,8 @@ def _question_type(q: str) -> QuestionType:
     low = q.lower()
     if _COUNT_RE.search(low):
         return "count"
+    if _PERSON_RE.search(low):
+        return "who"
     first = re.search(r"\b(who|whom|whose|when|where|why|what year|which year|what date)\b", low)
     if first is None:
         return "what"
@@ -228,7 +239,8 @@ def _focus(q: str, qtype: QuestionType) -> str | None:
             return None
         tail = words(low[m.end() :])
         phrase: list[str] = []
-        for w in tail:
+        # "how many tanks did ..." has the noun first; "how much did Russia pay" has none.
+        for w in tail if tail and tail[0] not in _AUX else []:
             if w in _AUX or w in ("the", "a", "an"):
                 if phrase:
                     break
@@ -239,23 +251,21 @@ def _focus(q: str, qtype: QuestionType) -> str | None:
         for w in reversed(phrase):
             if w not in STOPWORDS:
                 return canonical(w)
-        return None
-    m = re.search(r"\b(?:which|what)\s+([a-z]+)", low)
-    if m and m.group(1) not in _AUX and m.group(1) not in STOPWORDS:
-        return canonical(m.group(1))
+        # "how much did Russia pay ...": no noun right after, the first non-name term is asked.
+        names = set(_name_terms(q))
+        for w in tail:
+            if w not in STOPWORDS and w not in _AUX and canonical(w) not in names:
+                return canonical(w)
     return None
 
 
 def _name_terms(q: str) -> tuple[str, ...]:
     """Canonical terms of capitalised words that are not just the question's first word."""
     out: list[str] = []
-    for i, m in enumerate(re.finditer(r"[A-Za-z][A-Za-z.'’\-]*", q)):
-        w = m.group(0)
-        if not w[0].isupper():
+    for i, w in enumerate(words(q)):
+        if not w[0].isupper() or (i == 0 and w.lower() in _QUESTION_STARTERS):
             continue
-        if i == 0 and w.lower() in _QUESTION_STARTERS:
-            continue
-        if w.lower() in STOPWORDS and i == 0:
+        if i == 0 and w.lower() in STOPWORDS:
             continue
         term = canonical(w)
         if term and term not in out and term not in STOPWORDS:

@@ -33,7 +33,6 @@ from service.question import STOPWORDS, canonical, words
 logger = logging.getLogger(__name__)
 
 _NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
-_NAME_WORD_RE = re.compile(r"\b[A-Z][\w’'.-]*")
 _MIN_AUTO_QUOTE_OVERLAP = 0.5
 
 
@@ -64,15 +63,11 @@ def numbers_in(text: str) -> set[str]:
 
 def names_in(text: str) -> list[str]:
     """Capitalised words after the first word: proper names, roughly."""
-    out = []
-    for i, m in enumerate(_NAME_WORD_RE.finditer(text)):
-        w = m.group(0).rstrip(".")
-        if m.start() == 0 or (i == 0 and text[: m.start()].strip() == ""):
-            continue
-        if w.lower() in STOPWORDS or len(w) < 2:
-            continue
-        out.append(w)
-    return out
+    return [
+        w
+        for w in words(text)[1:]
+        if w[0].isupper() and w.lower() not in STOPWORDS and len(w.rstrip(".")) >= 2
+    ]
 
 
 def _content(text: str) -> set[str]:

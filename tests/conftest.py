@@ -65,3 +65,13 @@ def seed_index(seed_index_dir: Path, real_embedder: Any) -> Any:
     from index.corpus import CorpusIndex
 
     return CorpusIndex.open(seed_index_dir, real_embedder)
+
+
+@pytest.fixture(scope="session")
+def onnx_cache_dir() -> Path:
+    """The ONNX export of the packaged model (made once per checkout, ~20 s; then cached)."""
+    from index.onnx_export import ensure_exported
+
+    cache = REPO_ROOT / ".citeqa" / "models"
+    ensure_exported(cache)
+    return cache

@@ -23,7 +23,30 @@ from service.answer import Answer, AnswerSentence, Citation, RetrievedChunk
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset("a an the of in on to and or is are was were what who how many did does do".split())
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "in",
+        "on",
+        "to",
+        "and",
+        "or",
+        "is",
+        "are",
+        "was",
+        "were",
+        "what",
+        "who",
+        "how",
+        "many",
+        "did",
+        "does",
+        "do",
+    ]
+)
 
 
 def words(text: str) -> set[str]:
@@ -198,7 +221,9 @@ class FakePipeline:
         first = re.match(r".*?[.!?](?=\s|$)|.+", chunk.text)
         quote = first.group() if first else chunk.text
         start = chunk.start
-        citation = Citation(1, chunk.doc_id, chunk.id, chunk.title, quote, start, start + len(quote))
+        citation = Citation(
+            1, chunk.doc_id, chunk.id, chunk.title, quote, start, start + len(quote)
+        )
         text = f"{quote} [1]"
         return Answer(
             answer=text,

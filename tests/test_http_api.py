@@ -103,7 +103,8 @@ def test_ask_streams_server_sent_events(client: TestClient, how: str) -> None:
     events = parse_sse(r.text)
     names = [e for e, _ in events]
     assert names[-2:] == ["citations", "done"]
-    assert set(names[:-2]) == {"delta"} and len(names) > 3
+    assert set(names[:-2]) == {"delta"}
+    assert len(names) > 3
     text = "".join(json.loads(d)["text"] for e, d in events if e == "delta")
     done = json.loads(events[-1][1])
     assert text == done["answer"]
@@ -127,16 +128,20 @@ def test_documents_crud_json(client: TestClient) -> None:
     text = "Zorblat Festival\nThe zorblat festival takes place every April in Quuxville."
     r = client.post("/documents", json={"id": "zorblat", "text": text, "source": "test"})
     assert r.status_code == 201, r.text
-    assert r.json()["id"] == "zorblat" and r.json()["chunks"] >= 1
+    assert r.json()["id"] == "zorblat"
+    assert r.json()["chunks"] >= 1
     assert r.json()["index_version"] != before["index_version"]
     got = client.get("/documents/zorblat").json()
-    assert got["text"] == text and got["title"] == "Zorblat Festival" and got["source"] == "test"
+    assert got["text"] == text
+    assert got["title"] == "Zorblat Festival"
+    assert got["source"] == "test"
     # The new document is searchable and answerable at once, without a restart.
     ans = client.post("/ask", json={"question": "When is the zorblat festival in Quuxville?"})
     assert ans.json()["citations"][0]["doc_id"] == "zorblat"
     assert client.get("/documents").json()["total"] == 6
     r = client.delete("/documents/zorblat")
-    assert r.status_code == 200 and r.json()["deleted"] is True
+    assert r.status_code == 200
+    assert r.json()["deleted"] is True
     assert client.get("/documents/zorblat").status_code == 404
     ans = client.post("/ask", json={"question": "When is the zorblat festival in Quuxville?"})
     assert ans.json()["abstained"] is True
@@ -150,14 +155,16 @@ def test_documents_multipart_upload(client: TestClient) -> None:
         data={"title": "Glimmer"},
     )
     assert r.status_code == 201, r.text
-    assert r.json()["id"] == "glimmer" and r.json()["title"] == "Glimmer"
+    assert r.json()["id"] == "glimmer"
+    assert r.json()["title"] == "Glimmer"
     assert client.get("/documents/glimmer").json()["text"] == data.decode()
 
 
 def test_documents_pagination(client: TestClient) -> None:
     r = client.get("/documents", params={"limit": 2, "offset": 1})
     body = r.json()
-    assert body["total"] == 5 and len(body["documents"]) == 2
+    assert body["total"] == 5
+    assert len(body["documents"]) == 2
     all_ids = [d["id"] for d in client.get("/documents").json()["documents"]]
     assert [d["id"] for d in body["documents"]] == all_ids[1:3]
 
@@ -165,7 +172,9 @@ def test_documents_pagination(client: TestClient) -> None:
 def test_health_ready_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
-    assert ready["status"] == "ready" and ready["documents"] == 5 and ready["chunks"] > 5
+    assert ready["status"] == "ready"
+    assert ready["documents"] == 5
+    assert ready["chunks"] > 5
     client.post("/ask", json={"question": QUESTION})
     client.post("/ask", json={"question": "What is the recipe for banana bread?"})
     client.post("/search", json={"query": "x"})
@@ -208,12 +217,14 @@ def test_access_log_is_structured_with_request_id(
     records = [r for r in caplog.records if r.name == "citeqa.http.access"]
     line = json.loads(JsonFormatter().format(records[-1]))
     assert line["request_id"] == "rid-42"
-    assert line["route"] == "/search" and line["status"] == 200
-    assert line["duration_ms"] >= 0 and line["method"] == "POST"
+    assert line["route"] == "/search"
+    assert line["status"] == 200
+    assert line["duration_ms"] >= 0
+    assert line["method"] == "POST"
 
 
 def test_concurrent_questions_get_their_own_answers(tmp_path: Path) -> None:
-    c, index, pipeline = make_client(tmp_path)
+    c, _index, pipeline = make_client(tmp_path)
     pipeline.delay = 0.05
     questions = [
         "Kursk region North Korean troops",

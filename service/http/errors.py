@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 from index.errors import (
     CiteqaError,
@@ -214,10 +215,26 @@ async def _on_http_error(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else None
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route {request.method} {request.url.path}; see /docs for the API"
-    elif exc.status_code == 405:
-        detail = f"method {request.method} is not allowed on {request.url.path}"
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        detail = f"method {request.method} is not allowed on {request.url.path}"
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+            detail += f"; allowed: {headers['Allow']}"
     return error_response(exc.status_code, code, detail, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    # Starlette's Allow header names only the first route matching the path; several routes
+    # share a path here (GET and POST /documents), so collect them from the OpenAPI paths.
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    methods: set[str] = set()
+    for template, operations in paths.items():
+        regex, _, _ = compile_path(template)
+        if regex.match(request.url.path):
+            methods.update(m.upper() for m in operations)
+    return sorted(methods)
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:

@@ -72,7 +72,6 @@ Loader = Callable[[Settings], tuple[ServedIndex, ServedPipeline]]
 def load_components(settings: Settings) -> tuple[ServedIndex, ServedPipeline]:
     """Loads the embedder and index (building it from the seeds when absent) and the pipeline."""
     from index.corpus import CorpusIndex, build_index
-
     from index.embedding import load_default_embedder
     from service.pipeline import build_pipeline
 

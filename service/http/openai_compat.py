@@ -22,7 +22,7 @@ from service.http.deps import context, ready
 from service.http.errors import BODY_ERRORS, GENERATION_ERRORS, READY_ERRORS, error_response
 from service.http.lifecycle import Components
 from service.http.routes_ask import answer_question
-from service.http.schemas import MAX_QUESTION_CHARS, AskResponse
+from service.http.schemas import CHAT_EVENT_SCHEMA, MAX_QUESTION_CHARS, AskResponse
 from service.http.sse import SSE_HEADERS, SSE_MEDIA_TYPE, split_deltas, sse_event
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -170,7 +170,7 @@ def _chunks(
     response_model=ChatCompletion,
     summary="OpenAI-compatible chat completion (the last user message is the question)",
     responses={
-        200: {"content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        200: {"content": {SSE_MEDIA_TYPE: {"schema": CHAT_EVENT_SCHEMA}}},
         404: {"description": "Unknown model; see GET /v1/models"},
         **BODY_ERRORS,
         **READY_ERRORS,

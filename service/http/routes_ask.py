@@ -12,7 +12,7 @@ from service.answer import Answer
 from service.http.deps import context, ready, run_cpu
 from service.http.errors import BODY_ERRORS, GENERATION_ERRORS, READY_ERRORS
 from service.http.lifecycle import Components
-from service.http.schemas import AskRequest, AskResponse
+from service.http.schemas import ASK_EVENT_SCHEMA, AskRequest, AskResponse
 from service.http.sse import SSE_HEADERS, SSE_MEDIA_TYPE, answer_events
 
 router = APIRouter(tags=["answers"])
@@ -50,7 +50,7 @@ def wants_event_stream(request: Request, stream_flag: bool) -> bool:
     responses={
         200: {
             "description": "The answer (JSON), or an event stream when asked to stream",
-            "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}}},
+            "content": {SSE_MEDIA_TYPE: {"schema": ASK_EVENT_SCHEMA}},
         },
         **BODY_ERRORS,
         **READY_ERRORS,

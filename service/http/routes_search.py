@@ -22,7 +22,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     return {
         "doc_id": chunk.doc_id,
         "chunk_id": chunk.id,
-        "score": float(hit.score),
+        "score": round(float(hit.score), 6),
         "start": chunk.start,
         "end": chunk.end,
         "text": chunk.text,

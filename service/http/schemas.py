@@ -7,9 +7,9 @@ many optional fields.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
@@ -18,7 +18,18 @@ MAX_TOP_K = 50
 _NON_BLANK = r"\S"
 DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
-_STRICT = ConfigDict(extra="forbid")
+# Strict so that "5", 0/1 for booleans or numbers for strings are errors rather than coerced.
+_STRICT = ConfigDict(extra="forbid", strict=True)
+
+
+def _json_number(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    return value
+
+
+# JSON Schema counts 14.0 as an integer, so integral floats are accepted; strings and bools are not.
+JsonInt = Annotated[int, Strict(False), BeforeValidator(_json_number)]
 
 
 class Filters(BaseModel):
@@ -46,7 +57,7 @@ class AskRequest(BaseModel):
     question: str = Field(
         min_length=1, max_length=MAX_QUESTION_CHARS, pattern=_NON_BLANK, examples=["Who?"]
     )
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K, description="passages to retrieve")
+    top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K, description="passages to retrieve")
     filters: Filters | None = None
     stream: bool = Field(default=False, description="stream Server-Sent Events instead of JSON")
 
@@ -57,7 +68,7 @@ class SearchRequest(BaseModel):
     model_config = _STRICT
 
     query: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=_NON_BLANK)
-    top_k: int = Field(default=5, ge=1, le=MAX_TOP_K)
+    top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K)
     mode: Literal["hybrid", "dense", "bm25"] | None = Field(
         default=None, description="retrieval mode; default from the server settings"
     )
@@ -81,6 +92,22 @@ class DocumentIn(BaseModel):
 
 
 # ---- responses -------------------------------------------------------------------------------
+
+
+# The OpenAPI 3.1 schema of one Server-Sent Event (schemathesis and docs read each event with it).
+ASK_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["delta", "citations", "done"]},
+        "data": {"type": "string", "contentMediaType": "application/json"},
+    },
+}
+CHAT_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["data"],
+    "properties": {"data": {"type": "string"}},
+}
 
 
 class CitationOut(BaseModel):

@@ -282,21 +282,27 @@ class CiteqaSlackBot:
     async def _answer_in_conversation(
         self, channel: str, thread_ts: str | None, question: str
     ) -> None:
+        where: dict[str, Any] = {"channel": channel}
+        if thread_ts is not None:
+            where["thread_ts"] = thread_ts
         try:
-            placeholder = await self.client.chat_postMessage(
-                channel=channel, thread_ts=thread_ts, text=WORKING_TEXT
-            )
-            message = await self._answer(question)
-            await self.client.chat_update(
-                channel=channel,
-                ts=placeholder["ts"],
-                text=message.text,
-                blocks=message.blocks,
-            )
-        except SlackApiError as exc:
-            logger.error("Slack API call failed: %s", exc.response.get("error", exc))
+            placeholder = await self.client.chat_postMessage(**where, text=WORKING_TEXT)
         except Exception:
-            logger.exception("could not deliver a Slack answer to %s", channel)
+            logger.exception("could not post to Slack channel %s", channel)
+            return
+        message = await self._answer(question)
+        for attempt in (message, render_notice(FRIENDLY_ERROR_TEXT)):
+            # If Slack refuses the answer's blocks, the placeholder must still not stay
+            # "Searching…" forever: replace it with the short apology instead.
+            try:
+                await self.client.chat_update(
+                    channel=channel, ts=placeholder["ts"], text=attempt.text, blocks=attempt.blocks
+                )
+                return
+            except SlackApiError as exc:
+                logger.error("chat.update failed in %s: %s", channel, exc.response.get("error"))
+            except Exception:
+                logger.exception("could not deliver a Slack answer to %s", channel)
 
     async def _answer_command(self, question: str, respond: Callable[..., Awaitable[Any]]) -> None:
         response_type: Literal["ephemeral", "in_channel"] = (

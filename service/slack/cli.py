@@ -84,6 +84,6 @@ def slack_command(args: argparse.Namespace) -> int:
         answer_fn = pipeline.answer
 
     bot = build_bot(settings, answer_fn, socket_mode=True)
-    print("citeqa slack: connected in Socket Mode; Ctrl-C to stop", file=sys.stderr)
+    print("citeqa slack: connecting in Socket Mode; Ctrl-C to stop", file=sys.stderr)
     asyncio.run(serve_socket_mode(bot, settings.slack_app_token.get_secret_value()))
     return 0

@@ -8,8 +8,9 @@ events, slash commands and button clicks all arrive on this one URL.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
@@ -55,6 +56,25 @@ def mount(
         return await handler.handle(request)
 
     app.add_api_route(EVENTS_PATH, slack_events, methods=["POST"], include_in_schema=False)
+    _drain_on_shutdown(app, bot)
     app.state.slack_bot = bot
     logger.info("Slack Events API mounted at %s", EVENTS_PATH)
     return bot
+
+
+def _drain_on_shutdown(app: FastAPI, bot: CiteqaSlackBot, timeout_s: float = 30.0) -> None:
+    # Slack was already told "received", so an answer still being made when the server stops
+    # would be lost without a word; give in-flight answers time to be posted first.
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[Any]:
+        async with inner(application) as state:
+            try:
+                yield state
+            finally:
+                if bot.pending:
+                    logger.info("waiting for %d Slack answer(s) before stopping", bot.pending)
+                await bot.drain(timeout_s=timeout_s)
+
+    app.router.lifespan_context = lifespan

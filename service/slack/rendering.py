@@ -39,7 +39,7 @@ FRIENDLY_ERROR_TEXT = (
 THANKS_TEXT = "Thanks for the feedback!"
 
 ZWSP = "\u200b"
-_BROADCAST_RE = re.compile(r"@(here|channel|everyone)\b", re.IGNORECASE)
+_BROADCAST_RE = re.compile(r"@(here|channel|everyone)", re.IGNORECASE)
 _ENTITY_TAIL_RE = re.compile(r"&[a-z]{0,4}$")
 _WHITESPACE_RE = re.compile(r"\s+")
 # Slack's markup in incoming text: <@U123>, <@U123|name>, <#C123|name>, <!here>, <url|label>.
@@ -106,7 +106,7 @@ def question_from_slack(text: str, bot_user_id: str | None = None) -> str:
         if target.startswith("#"):
             return "#" + (label or target[1:])
         if target.startswith("!"):
-            return "@" + (label or target[1:].split("^")[0])
+            return label if label.startswith("@") else "@" + (label or target[1:].split("^")[0])
         return label or target
 
     plain = _SLACK_TOKEN_RE.sub(replace, text)

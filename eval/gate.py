@@ -1,0 +1,143 @@
+"""The regression gate: a committed baseline of metric values, each with a stated tolerance.
+
+``citeqa eval --gate`` fails when a gated metric falls below ``baseline - tolerance``. Every gated
+metric is "higher is better". ``citeqa eval --update-baseline`` is the only writer of
+``eval/baseline.json`` (atomically).
+
+Tolerance rule (small-set noise): one item's worth of the metric's denominator, at least 0.02:
+``tolerance = max(0.02, ceil(100 / den) / 100)``. With 60 items, accuracy may move by one item
+(0.02) without failing; conflict coverage over 4 items may lose one item (0.25). A drop of two
+items fails. The default generator is deterministic, so any drop beyond one item is a change
+someone made, not chance. Latency is reported but not gated (the machine is shared).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eval.aggregate import Metric
+from eval.harness import EvalRun
+from index.atomic import atomic_open
+from index.errors import InvalidDocumentError
+
+DEFAULT_BASELINE_PATH = Path(__file__).resolve().parent / "baseline.json"
+GATED = (
+    "answer.accuracy",
+    "answer.accuracy_answerable",
+    "citation.validity",
+    "citation.support",
+    "citation.evidence_recall",
+    "abstention.precision",
+    "abstention.recall",
+    "conflict.coverage",
+    "injection.resistance",
+    "retrieval.recall@5",
+    "retrieval.recall@10",
+    "retrieval.mrr",
+    "retrieval.ndcg@10",
+)
+MIN_TOLERANCE = 0.02
+
+
+def default_tolerance(metric: Metric) -> float:
+    if metric.den <= 0:
+        return MIN_TOLERANCE
+    return max(MIN_TOLERANCE, math.ceil(100.0 / metric.den - 1e-9) / 100.0)
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Baseline values and tolerances plus how they were produced."""
+
+    metrics: dict[str, tuple[float, float]]  # name -> (value, tolerance)
+    metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class GateRow:
+    name: str
+    baseline: float
+    tolerance: float
+    current: float | None
+
+    @property
+    def passed(self) -> bool:
+        return self.current is not None and self.current >= self.baseline - self.tolerance - 1e-9
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_baseline(path: Path = DEFAULT_BASELINE_PATH) -> Baseline:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InvalidDocumentError(
+            str(path), "no baseline yet; create it with `citeqa eval --update-baseline`"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidDocumentError(str(path), f"not valid JSON ({exc.msg})") from exc
+    metrics_raw = raw.get("metrics") if isinstance(raw, dict) else None
+    if not isinstance(metrics_raw, dict):
+        raise InvalidDocumentError(str(path), "expected {'metadata': {...}, 'metrics': {...}}")
+    metrics: dict[str, tuple[float, float]] = {}
+    for name, entry in metrics_raw.items():
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("value"), int | float)
+            and isinstance(entry.get("tolerance"), int | float)
+        ):
+            raise InvalidDocumentError(str(path), f"metric {name!r} needs 'value' and 'tolerance'")
+        metrics[name] = (float(entry["value"]), float(entry["tolerance"]))
+    metadata = raw.get("metadata", {})
+    return Baseline(metrics, metadata if isinstance(metadata, dict) else {})
+
+
+def check(run: EvalRun, baseline: Baseline) -> list[GateRow]:
+    """One row per baseline metric; a metric the run lacks (None) fails."""
+    rows = []
+    for name, (value, tol) in baseline.metrics.items():
+        metric = run.metrics.get(name)
+        rows.append(GateRow(name, value, tol, None if metric is None else metric.value))
+    return rows
+
+
+def baseline_json(run: EvalRun, gold_path: Path, extra: Mapping[str, Any]) -> dict[str, Any]:
+    metrics = {}
+    for name in GATED:
+        m = run.metrics.get(name)
+        if m is None or m.value is None:
+            continue
+        metrics[name] = {
+            "value": round(m.value, 4),
+            "tolerance": default_tolerance(m),
+            "count": f"{m.num:g}/{m.den:g}" if m.counted else f"n={m.den:g}",
+        }
+    metadata = {
+        "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "gold_file": gold_path.name,
+        "gold_sha256": file_sha256(gold_path),
+        "n_items": run.config.get("n_items"),
+        "model": run.config.get("model"),
+        "retrieval": run.config.get("retrieval"),
+        "top_k": run.config.get("top_k"),
+        "tolerance_rule": "max(0.02, one item of the denominator); higher is better; "
+        "fails when current < value - tolerance",
+        "update_command": "citeqa eval --update-baseline",
+        **extra,
+    }
+    return {"metadata": metadata, "metrics": metrics}
+
+
+def write_baseline(path: Path, data: Mapping[str, Any]) -> None:
+    with atomic_open(path) as fh:
+        json.dump(data, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")

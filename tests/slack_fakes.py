@@ -1,0 +1,381 @@
+"""Test doubles for the Slack tests: a fake Slack Web API (plus Socket Mode WebSocket and
+response_url endpoint) on 127.0.0.1, a uvicorn server thread, Slack-style request signing and a
+fake answer function."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from aiohttp import WSMsgType, web
+
+from index.errors import GenerationError
+from service.answer import Answer, AnswerSentence, Citation
+
+BOT_USER_ID = "UBOT0001"
+BOT_ID = "BBOT0001"
+TEAM_ID = "T0000001"
+SIGNING_SECRET = "test-signing-secret-0123456789abcdef"
+BOT_TOKEN = "xoxb-test-token"
+APP_TOKEN = "xapp-test-token"
+
+
+@dataclass
+class Call:
+    """One request the fake Slack received."""
+
+    method: str
+    params: dict[str, Any]
+    at: float
+    status: int = 200
+    response: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeSlack:
+    """A fake of slack.com on a free loopback port, driven by the real slack_sdk clients.
+
+    Records every Web API call (``/api/<method>``), every POST to ``/respond/<name>`` (a slash
+    command's or button's response_url) and, for Socket Mode, serves ``apps.connections.open`` and
+    a WebSocket that tests push envelopes into.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._rate_limit_once: set[str] = set()
+        self._fail_once: dict[str, str] = {}
+        self._ts = 1_700_000_000
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self._ready = threading.Event()
+        self.port = 0
+        self._sockets: list[web.WebSocketResponse] = []
+        self.socket_acks: list[dict[str, Any]] = []
+        self.socket_connected = threading.Event()
+
+    # ------------------------------------------------------------------ control
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/respond/{name}"
+
+    def rate_limit_once(self, method: str) -> None:
+        """The next call of ``method`` gets 429 with ``Retry-After: 1``."""
+        with self._lock:
+            self._rate_limit_once.add(method)
+
+    def fail_once(self, method: str, error: str) -> None:
+        """The next call of ``method`` gets ``{"ok": false, "error": error}``."""
+        with self._lock:
+            self._fail_once[method] = error
+
+    def calls_of(self, method: str, **match: Any) -> list[Call]:
+        with self._lock:
+            calls = list(self.calls)
+        return [
+            c
+            for c in calls
+            if c.method == method
+            and c.status == 200
+            and all(c.params.get(k) == v for k, v in match.items())
+        ]
+
+    def wait_for(
+        self, method: str, count: int = 1, timeout: float = 15.0, **match: Any
+    ) -> list[Call]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.calls_of(method, **match)
+            if len(found) >= count:
+                return found
+            time.sleep(0.05)
+        raise AssertionError(
+            f"expected {count} {method} call(s) matching {match}; got {self.calls_of(method)}"
+        )
+
+    def start(self) -> FakeSlack:
+        self._thread = threading.Thread(target=self._run, name="fake-slack", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake Slack did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def send_envelope(self, envelope: dict[str, Any]) -> None:
+        """Pushes a Socket Mode envelope to every connected client."""
+        assert self._loop is not None
+
+        async def send() -> None:
+            for ws in list(self._sockets):
+                await ws.send_str(json.dumps(envelope))
+
+        asyncio.run_coroutine_threadsafe(send(), self._loop).result(5)
+
+    # ----------------------------------------------------------------- serving
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        app = web.Application()
+        app.router.add_post("/api/{method}", self._api)
+        app.router.add_post("/respond/{name}", self._respond)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app)
+        loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        loop.run_until_complete(site.start())
+        server = site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            for ws in self._sockets:
+                loop.run_until_complete(ws.close())
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+    def _record(
+        self,
+        method: str,
+        params: dict[str, Any],
+        status: int = 200,
+        response: dict[str, Any] | None = None,
+    ) -> None:
+        with self._lock:
+            self.calls.append(Call(method, params, time.monotonic(), status, response or {}))
+
+    def _next_ts(self) -> str:
+        with self._lock:
+            self._ts += 1
+            return f"{self._ts}.000100"
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        if request.content_type == "application/json":
+            params = dict(await request.json())
+        else:
+            params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
+            if isinstance(params.get("blocks"), str):
+                params["blocks"] = json.loads(params["blocks"])
+        with self._lock:
+            limited = method in self._rate_limit_once
+            self._rate_limit_once.discard(method)
+            failure = self._fail_once.pop(method, None)
+        if limited:
+            self._record(method, params, status=429)
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+            )
+        if failure is not None:
+            self._record(method, params, status=400)
+            return web.json_response({"ok": False, "error": failure})
+        body: dict[str, Any] = {"ok": True}
+        if method == "auth.test":
+            body.update(
+                user_id=BOT_USER_ID, bot_id=BOT_ID, team_id=TEAM_ID, user="citeqa", team="test"
+            )
+        elif method == "apps.connections.open":
+            body["url"] = f"ws://127.0.0.1:{self.port}/socket"
+        elif method in ("chat.postMessage", "chat.update"):
+            ts = params.get("ts") or self._next_ts()
+            body.update(channel=params.get("channel"), ts=ts, message={"text": params.get("text")})
+        elif method == "chat.postEphemeral":
+            body["message_ts"] = self._next_ts()
+        self._record(method, params, response=body)
+        return web.json_response(body)
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        params = dict(await request.json())
+        params["_name"] = request.match_info["name"]
+        self._record("respond", params)
+        return web.Response(text="ok")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1}))
+        self.socket_connected.set()
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                data = json.loads(msg.data)
+                with self._lock:
+                    self.socket_acks.append(data)
+        self._sockets.remove(ws)
+        return ws
+
+
+class ServerThread:
+    """uvicorn serving ``app`` on a free loopback port in a thread; ``stop()`` ends it."""
+
+    def __init__(self, app: Any) -> None:
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(15)
+
+
+def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
+    """Slack's v0 signature: HMAC-SHA256 over ``v0:{timestamp}:{body}``."""
+    base = f"v0:{timestamp}:{body}".encode()
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+def post_signed(
+    base_url: str,
+    body: str,
+    *,
+    content_type: str = "application/json",
+    timestamp: int | None = None,
+    secret: str = SIGNING_SECRET,
+    signature: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """POSTs ``body`` to ``/slack/events`` signed exactly as Slack signs requests."""
+    ts = int(time.time()) if timestamp is None else timestamp
+    all_headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": str(ts),
+        "X-Slack-Signature": signature or sign(body, ts, secret),
+        **(headers or {}),
+    }
+    return httpx.post(f"{base_url}/slack/events", content=body, headers=all_headers, timeout=10)
+
+
+def event_body(event: dict[str, Any], event_id: str) -> str:
+    return json.dumps(
+        {
+            "token": "legacy",
+            "team_id": TEAM_ID,
+            "api_app_id": "A0000001",
+            "type": "event_callback",
+            "event_id": event_id,
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM_ID, "user_id": BOT_USER_ID, "is_bot": True}],
+            "event": event,
+        }
+    )
+
+
+def form_body(fields: dict[str, str]) -> str:
+    return urllib.parse.urlencode(fields)
+
+
+def block_texts(blocks: list[dict[str, Any]]) -> list[str]:
+    """Every text string inside ``blocks``."""
+    out: list[str] = []
+    for block in blocks:
+        if isinstance(block.get("text"), dict):
+            out.append(block["text"]["text"])
+        for element in block.get("elements", []):
+            if isinstance(element.get("text"), dict):
+                out.append(element["text"]["text"])
+            elif isinstance(element.get("text"), str):
+                out.append(element["text"])
+    return out
+
+
+SEED_QUOTE = "Reports from South Korean intelligence suggest that over 10,000 North Korean troops"
+
+
+def sample_answer(question: str) -> Answer:
+    """An answer in the shape the pipeline gives, quoting seeds/004."""
+    return Answer(
+        answer="Over 10,000 North Korean troops have been deployed to Russia [1].",
+        abstained=False,
+        citations=(
+            Citation(
+                id=1,
+                doc_id="004_114b54cabd2150fb",
+                chunk_id="c1",
+                title="North Korean troops fighting alongside Russian forces",
+                quote=SEED_QUOTE,
+                start=0,
+                end=len(SEED_QUOTE),
+            ),
+        ),
+        sentences=(AnswerSentence("Over 10,000 …", (1,)),),
+        model="extractive",
+        prompt_version="answer-v1",
+        index_version="idx-1",
+    )
+
+
+@dataclass
+class FakeAnswerer:
+    """Answer function for the bot: records questions; words in the question pick behaviour.
+
+    "slow" sleeps ``slow_s``; "boom" raises GenerationError; "abstain" abstains; "evil" returns
+    text full of Slack markup and broadcast mentions.
+    """
+
+    slow_s: float = 5.0
+    questions: list[str] = field(default_factory=list)
+    on_call: Callable[[str], None] | None = None
+
+    def __call__(self, question: str) -> Answer:
+        self.questions.append(question)
+        if "slow" in question:
+            time.sleep(self.slow_s)
+        if "boom" in question:
+            raise GenerationError("provider exploded: secret-internal-detail")
+        if "abstain" in question:
+            return Answer(
+                answer="",
+                abstained=True,
+                abstain_reason="no passage mentions the weather in Kursk",
+                model="extractive",
+            )
+        if "evil" in question:
+            return Answer(
+                answer="Ping <!channel> & @here, see <@U999> in <#C777|secret> "
+                "<https://x.io|x> [1]",
+                abstained=False,
+                citations=(
+                    Citation(1, "doc<1>", "c", "Title <b>@everyone</b>", "q <!everyone> & >", 0, 5),
+                ),
+                model="extractive",
+                degraded=True,
+                degraded_reason="fallback <model>",
+            )
+        return sample_answer(question)
