@@ -10,8 +10,10 @@ Every span is an offset pair into the document's original text, so for every chu
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -232,23 +234,96 @@ def _trim(text: str, s: int, e: int) -> tuple[int, int]:
     return s, e
 
 
+def _separates(ch: str) -> bool:
+    """Whether the model's pre-tokenizer always ends a word at ``ch`` (space, punctuation, CJK)."""
+    if ch in " \t\n\r":
+        return True
+    cat = unicodedata.category(ch)
+    if cat == "Zs" or cat.startswith("P"):
+        return True
+    o = ord(ch)
+    if 33 <= o <= 47 or 58 <= o <= 64 or 91 <= o <= 96 or 123 <= o <= 126:
+        return True
+    return any(lo <= o <= hi for lo, hi in _CJK_RANGES)
+
+
+_CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
+
+
+_ENCODE_PIECE_CHARS = 8000
+_PLAIN_SPACE = re.compile(r"[ \t\n\r]")
+
+
+class _SpanCounter:
+    """Token counts of sub-spans of one region from a single tokenizer pass.
+
+    WordPiece tokenises each pre-token (word or punctuation mark) on its own, so where a span's
+    edges fall between pre-tokens its count is the number of region tokens inside it. Edges that
+    could sit inside a word (control characters, U+2028, cuts inside a word) are recounted.
+    """
+
+    def __init__(self, text: str, start: int, end: int, tokenizer: TextTokenizer) -> None:
+        self._text = text
+        self._lo, self._hi = start, end
+        self._tok = tokenizer
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+        # Encoding one huge string is slower than encoding it in pieces; cutting at plain
+        # spaces and line breaks (word ends for the model) leaves the tokens unchanged.
+        pos = start
+        while pos < end:
+            cut = end
+            if end - pos > _ENCODE_PIECE_CHARS:
+                m = _PLAIN_SPACE.search(text, pos + _ENCODE_PIECE_CHARS, end)
+                cut = m.end() if m else end
+            spans = tokenizer.token_spans(text[pos:cut])
+            self._starts.extend([pos + a for a, _ in spans])
+            self._ends.extend([pos + b for _, b in spans])
+            pos = cut
+
+    def _clean(self, b: int) -> bool:
+        if b <= self._lo or b >= self._hi:
+            return True
+        i = bisect.bisect_right(self._starts, b) - 1
+        if i >= 0 and self._starts[i] < b < self._ends[i]:
+            return False
+        return _separates(self._text[b - 1]) or _separates(self._text[b])
+
+    def count(self, s: int, e: int) -> int:
+        if self._clean(s) and self._clean(e):
+            return bisect.bisect_left(self._starts, e) - bisect.bisect_left(self._starts, s)
+        return self._tok.count(self._text[s:e])
+
+
 def _units(
-    doc: Document, s: int, e: int, tokenizer: TextTokenizer, hard: int, target: int
+    text: str,
+    counter: _SpanCounter,
+    s: int,
+    e: int,
+    tokenizer: TextTokenizer,
+    hard: int,
+    target: int,
 ) -> list[_Unit]:
-    text = doc.text
     sents = split_sentences(text, s, e)
-    counts = [tokenizer.count(text[a:b]) for a, b in sents]
     # Where blank lines separate paragraphs, a single line break is only a wrap or a heading's
     # end; where they do not (one paragraph per line), every line break is a paragraph break.
     para_re = _BLANK_LINE if _BLANK_LINE.search(text, s, e) else _LINE_BREAK_IN
     units: list[_Unit] = []
     prev_end: int | None = None
-    for (a, b), n in zip(sents, counts, strict=True):
+    for a, b in sents:
+        n = counter.count(a, b)
         para = prev_end is not None and bool(para_re.search(text, prev_end, a))
-        head = looks_like_headline(text[a:b]) and n <= 40
+        head = n <= 40 and looks_like_headline(text[a:b])
         pieces = [(a, b)] if n <= hard else _split_long(text, a, b, tokenizer, min(hard, target))
         for k, (pa, pb) in enumerate(pieces):
-            pn = n if len(pieces) == 1 else tokenizer.count(text[pa:pb])
+            pn = n if len(pieces) == 1 else counter.count(pa, pb)
             units.append(_Unit(pa, pb, pn, para and k == 0, head and len(pieces) == 1))
         prev_end = b
     return units
@@ -259,7 +334,7 @@ def _has_content(s: str) -> bool:
 
 
 def _pack(
-    units: list[_Unit], text: str, tokenizer: TextTokenizer, hard: int, target: int, overlap: int
+    units: list[_Unit], counter: _SpanCounter, hard: int, target: int, overlap: int
 ) -> list[tuple[int, int, int]]:
     """Greedy sentence packing; returns ``(start, end, n_tokens)`` per chunk."""
     out: list[tuple[int, int, int]] = []
@@ -284,12 +359,12 @@ def _pack(
             total += u.tokens
             j += 1
         start, end = units[i].start, units[j - 1].end
-        real = tokenizer.count(text[start:end])
-        # Token counts add up across whitespace and punctuation; check anyway, never exceed.
+        real = counter.count(start, end)
+        # Counts add up between words; where they might not, never exceed the cap.
         while real > hard and j - 1 > i:
             j -= 1
             end = units[j - 1].end
-            real = tokenizer.count(text[start:end])
+            real = counter.count(start, end)
         out.append((start, end, real))
         if j >= n:
             break
@@ -325,8 +400,9 @@ def chunk_document(
     target = max(1, min(target_tokens, hard))
     chunks: list[Chunk] = []
     for rs, re_ in _regions(doc):
-        units = _units(doc, rs, re_, tokenizer, hard, target)
-        for s, e, n in _pack(units, doc.text, tokenizer, hard, target, overlap_sentences):
+        counter = _SpanCounter(doc.text, rs, re_, tokenizer)
+        units = _units(doc.text, counter, rs, re_, tokenizer, hard, target)
+        for s, e, n in _pack(units, counter, hard, target, overlap_sentences):
             piece = doc.text[s:e]
             if not _has_content(piece):
                 continue
@@ -366,32 +442,35 @@ def find_near_duplicates(
     (case-folded) is at least ``threshold``. Chunks are visited by ``(doc_id, start, end)`` and
     the first of a group is kept, so the result does not depend on input order.
     """
+    if not 0.0 < threshold <= 1.0:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
     ordered = sorted(chunks, key=lambda c: (c.doc_id, c.start, c.end, c.id))
-    kept: list[tuple[Chunk, frozenset[tuple[str, ...]]]] = []
+    sets = [_shingles(c.text) for c in ordered]
+    # Prefix filtering: with shingles in one global order (rarest first), two sets with
+    # Jaccard >= t share a shingle among their first |s| - ceil(t*|s|) + 1. Only those are
+    # indexed and probed, so common shingles do not make every pair a candidate.
+    freq: dict[tuple[str, ...], int] = {}
+    for sh in sets:
+        for g in sh:
+            freq[g] = freq.get(g, 0) + 1
+    kept: list[int] = []
     postings: dict[tuple[str, ...], list[int]] = {}
     dropped: dict[str, str] = {}
-    for chunk in ordered:
-        sh = _shingles(chunk.text)
+    for idx, sh in enumerate(sets):
         if not sh:
-            kept.append((chunk, sh))
             continue
-        overlap_counts: dict[int, int] = {}
-        for g in sh:
-            for k in postings.get(g, ()):
-                overlap_counts[k] = overlap_counts.get(k, 0) + 1
-        match: int | None = None
-        for k in sorted(overlap_counts):
-            inter = overlap_counts[k]
-            other = kept[k][1]
-            if inter / (len(sh) + len(other) - inter) >= threshold:
-                match = k
-                break
+        ranked = sorted(sh, key=lambda g: (freq[g], g))
+        prefix = ranked[: len(sh) - math.ceil(threshold * len(sh) - 1e-9) + 1]
+        candidates = sorted({k for g in prefix for k in postings.get(g, ())})
+        match = next(
+            (k for k in candidates if len(sh & sets[k]) / len(sh | sets[k]) >= threshold),
+            None,
+        )
         if match is not None:
-            dropped[chunk.id] = kept[match][0].id
+            dropped[ordered[idx].id] = ordered[match].id
             continue
-        idx = len(kept)
-        kept.append((chunk, sh))
-        for g in sh:
+        kept.append(idx)
+        for g in prefix:
             postings.setdefault(g, []).append(idx)
     return dropped
 

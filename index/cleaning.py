@@ -83,6 +83,7 @@ _SUBSCRIBE = re.compile(
 _DOMAIN_LINE = re.compile(r"^\W*(?:www\.)?[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,12}\W*$")
 
 _MAX_PROMPT_WORDS = 20
+_MAX_FOOTER_LINES = 2
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?")
 
 
@@ -246,17 +247,20 @@ def _flag_repeated_lines(text: str, lines: list[tuple[int, int]], flagged: list[
 
 def _flag_footer(text: str, lines: list[tuple[int, int]], flagged: list[bool]) -> None:
     """Bare site names and domains trailing the article, after its last real paragraph."""
-    for i in range(len(lines) - 1, -1, -1):
+    first = next((i for i, (s, e) in enumerate(lines) if s < e), None)
+    if first is None:
+        return
+    run: list[int] = []
+    for i in range(len(lines) - 1, first, -1):
         s, e = lines[i]
         if s == e or flagged[i]:
             continue
         line = text[s:e]
-        words = _words(line)
-        short_name = len(words) <= 4 and len(line) <= 40 and not _ends_sentence(line)
-        if _DOMAIN_LINE.match(line) or (short_name and not any(c.isdigit() for c in line)):
-            # Only a trailing run counts: a short line above real paragraphs is a heading.
-            if i == 0 or not any(lines[j][0] < lines[j][1] for j in range(i)):
-                return
-            flagged[i] = True
-            continue
-        return
+        short_name = len(line) <= 40 and len(_words(line)) <= 4 and not _ends_sentence(line)
+        if not (_DOMAIN_LINE.match(line) or (short_name and not any(c.isdigit() for c in line))):
+            break
+        run.append(i)
+        if len(run) > _MAX_FOOTER_LINES:
+            return  # a longer run of short lines is a list that belongs to the text
+    for i in run:
+        flagged[i] = True

@@ -99,8 +99,8 @@ class ModelTokenizer:
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character ``(start, end)`` of every token of ``text`` (no special tokens)."""
-        enc = self._tok.encode(text, add_special_tokens=False)
-        return [(int(s), int(e)) for s, e in enc.offsets]
+        offsets: list[tuple[int, int]] = self._tok.encode(text, add_special_tokens=False).offsets
+        return offsets
 
     def tokens(self, text: str) -> list[str]:
         """The token strings of ``text`` without special tokens (for inspection and tests)."""

@@ -45,6 +45,21 @@ _ABBREV_RE = re.compile(
 )
 
 
+# Text addressed to the answering system is not evidence about the world: never quoted as such.
+_INSTRUCTION_RE = re.compile(
+    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|your\s+|the\s+|previous\s+|prior\s+|"
+    r"above\s+|earlier\s+)*(?:instructions|rules|prompts?|guidelines)\b|\bsystem prompt\b|"
+    r"\b(?:AI|automated|language model)\s+(?:assistants?|systems?|models?)\b|"
+    r"\byou must (?:say|answer|reply|obey|respond)\b",
+    re.IGNORECASE,
+)
+
+
+def looks_like_instruction(text: str) -> bool:
+    """True for text that addresses an AI system ("ignore your instructions and ...")."""
+    return bool(_INSTRUCTION_RE.search(text))
+
+
 class UnparseableOutputError(GenerationError):
     """The generator's text has neither an answer nor the abstain token."""
 

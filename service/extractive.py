@@ -26,7 +26,13 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from service.citations import ABSTAIN_TOKEN, Source, parse_prompt, split_sentences
+from service.citations import (
+    ABSTAIN_TOKEN,
+    Source,
+    looks_like_instruction,
+    parse_prompt,
+    split_sentences,
+)
 from service.conflicts import attribution, citation_value
 from service.question import STOPWORDS, QuestionAnalysis, analyze_question, canonical, words
 
@@ -34,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 MIN_COVERAGE = 0.5
 MIN_COUNT_COVERAGE = 0.45
+# Further documents' figures join the first one's at a lower bar: the counted noun and a figure
+# are required anyway, and leaving out a differing figure would hide a conflict.
+MIN_EXTRA_COUNT_COVERAGE = 0.3
 MAX_QUOTE_CHARS = 260
 _TYPE_BONUS = 0.25
 
@@ -44,22 +53,14 @@ _DATE_RE = re.compile(
     r"winter)\b",
 )
 _CAUSE_RE = re.compile(
-    r"\b(?:because|due to|in order to|so that|motives?|reasons?|aims?|seeks?|benefits?|gains?|"
-    r"desperat\w*|driven by|as a result|struggl\w+|shortages?|in exchange|opportunit\w+|"
-    r"to (?:gain|bolster|support|sustain|secure|obtain|acquire|ease|help|counter))\b",
+    r"\b(?:because|due to|in order to|so that|motives?|reasons?|driven by|as a result|"
+    r"desperat\w*|struggl\w+|shortages?|in exchange|benefits?|gains?|opportunit\w+|"
+    r"self-serving|seeks? to|aims? to)\b",
     re.IGNORECASE,
 )
 _PLACE_RE = re.compile(
     r"\b(?:in|to|near|at|from|into|across|of|on)\s+(?:the\s+)?(?:[A-Z][\w’'-]+\s+)?"
     r"(?:region|province|city|area|territory|border|peninsula|soil)?\s*(?:of\s+)?([A-Z][\w’'-]+)"
-)
-# Text addressed to the answering system is not evidence about the world; it is never quoted.
-_INSTRUCTION_RE = re.compile(
-    r"\b(?:ignore|disregard|forget)\s+(?:all\s+|any\s+|your\s+|the\s+|previous\s+|prior\s+|"
-    r"above\s+|earlier\s+)*(?:instructions|rules|prompts?|guidelines)\b|\bsystem prompt\b|"
-    r"\b(?:AI|automated|language model)\s+(?:assistants?|systems?|models?)\b|"
-    r"\byou must (?:say|answer|reply|obey|respond)\b",
-    re.IGNORECASE,
 )
 _NAME_RE = re.compile(r"\b(?:[A-Z][\w’'.-]*[a-z][\w’'-]*|[A-Z]{2,})(?:\s+(?:[A-Z][\w’'.-]+))*")
 
@@ -151,10 +152,10 @@ class ExtractiveAnswerer:
     def _count_reply(self, a: QuestionAnalysis, scored: Sequence[_Scored]) -> str:
         best_per_doc: dict[str, _Scored] = {}
         for s in scored:
-            if s.has_type and s.coverage >= self.min_count_coverage:
+            if s.has_type and s.coverage >= MIN_EXTRA_COUNT_COVERAGE:
                 best_per_doc.setdefault(s.cand.source.doc_id, s)
         chosen = sorted(best_per_doc.values(), key=lambda s: s.score, reverse=True)[:4]
-        if not chosen:
+        if not chosen or chosen[0].coverage < self.min_count_coverage:
             what = a.focus or "the thing asked about"
             return f"{ABSTAIN_TOKEN}: no source gives a figure for {what}"
         quotes = [(s.cand.source.n, _quote(a, s.cand)) for s in chosen]
@@ -198,7 +199,7 @@ def _candidates(sources: Sequence[Source]) -> list[_Candidate]:
         for start, end in split_sentences(src.text):
             text = src.text[start:end]
             key = (src.doc_id, " ".join(text.split()).lower())
-            if key in seen or len(words(text)) < 4 or _INSTRUCTION_RE.search(text):
+            if key in seen or len(words(text)) < 4 or looks_like_instruction(text):
                 continue
             seen.add(key)
             terms = frozenset(canonical(w) for w in words(text))

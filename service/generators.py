@@ -120,6 +120,7 @@ class LiteLLMGenerator:
         retries: int = 1,
         temperature: float = 0.0,
         max_tokens: int = 700,
+        completion_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         self.model = normalize_model(model)
         self.api_base = api_base
@@ -128,6 +129,8 @@ class LiteLLMGenerator:
         self.retries = retries
         self.temperature = temperature
         self.max_tokens = max_tokens
+        # Extra litellm arguments for real models (e.g. ``mock_response`` in tests, ``fallbacks``).
+        self.completion_kwargs = dict(completion_kwargs or {})
 
     def _kwargs(
         self, messages: Sequence[Message], model: str, timeout_s: float | None
@@ -143,6 +146,7 @@ class LiteLLMGenerator:
         kwargs.update(
             num_retries=self.retries, temperature=self.temperature, max_tokens=self.max_tokens
         )
+        kwargs.update(self.completion_kwargs)
         if self.api_base:
             kwargs["api_base"] = self.api_base
         if self.api_key:

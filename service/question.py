@@ -248,6 +248,10 @@ def _focus(q: str, qtype: QuestionType) -> str | None:
             phrase.append(w)
             if len(phrase) >= 4:
                 break
+        # Counted nouns are plural: "how many North Korean forces sent ..." counts "forces".
+        for w in phrase:
+            if w.endswith("s") and not w.endswith("ss") and w not in STOPWORDS:
+                return canonical(w)
         for w in reversed(phrase):
             if w not in STOPWORDS:
                 return canonical(w)

@@ -7,7 +7,8 @@ Rules (the answer never presents unverified text as sourced):
 * a sentence that cites a source without quoting it gets the source sentence that best matches it
   as its quote, if one does;
 * a sentence is supported only if it has at least one located quote, shares content words with its
-  quotes, and every number and proper name in it appears in those quotes; unsupported sentences are
+  quotes, every number in it appears in those quotes and every proper name in them or in the
+  cited passages; unsupported sentences are
   kept in ``sentences`` with ``supported=False`` and no citations, and left out of the answer text;
 * if no supported sentence remains, the answer abstains.
 """
@@ -25,6 +26,7 @@ from service.citations import (
     ParsedSentence,
     Source,
     locate_quote,
+    looks_like_instruction,
     replace_markers,
     split_sentences,
 )
@@ -155,6 +157,9 @@ def _locate(src: Source | None, quote: str, documents: Mapping[str, str]) -> _Sp
     found = locate_quote(quote, src.text)
     if found is None:
         return None
+    if _in_instruction(src.text, found):
+        logger.warning("dropped a quote from an instruction-like passage in %s", src.doc_id)
+        return None
     start, end = src.start + found[0], src.start + found[1]
     original = documents.get(src.doc_id)
     text = src.text[found[0] : found[1]]
@@ -162,6 +167,15 @@ def _locate(src: Source | None, quote: str, documents: Mapping[str, str]) -> _Sp
         logger.warning("chunk %s does not match its document text; quote dropped", src.chunk_id)
         return None
     return _Span(source=src, start=start, end=end, quote=text)
+
+
+def _in_instruction(text: str, span: tuple[int, int]) -> bool:
+    """Whether the sentences around ``span`` address an AI system (an injection attempt)."""
+    return any(
+        looks_like_instruction(text[s:e])
+        for s, e in split_sentences(text)
+        if s < span[1] and e > span[0]
+    )
 
 
 def _spans_for(
@@ -212,9 +226,12 @@ def _supports(text: str, spans: Sequence[_Span]) -> bool:
         return False
     if not numbers_in(text) <= numbers_in(quotes):
         return False
-    quote_terms = {canonical(w) for w in words(quotes)}
-    quote_words = {w.lower().replace("’", "'") for w in words(quotes)}
-    return all(_name_supported(n, quote_terms, quote_words) for n in names_in(text))
+    # Names may come from the rest of the cited passage ("..., per South Korean intelligence [1]"
+    # quoting only the figure): the claim is still traceable to the passage the marker names.
+    passages = quotes + " " + " ".join(s.source.text for s in spans)
+    passage_terms = {canonical(w) for w in words(passages)}
+    passage_words = {w.lower().replace("’", "'") for w in words(passages)}
+    return all(_name_supported(n, passage_terms, passage_words) for n in names_in(text))
 
 
 def _render(sentence: ParsedSentence, by_source: dict[int, list[int]], cids: Sequence[int]) -> str:

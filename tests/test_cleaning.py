@@ -225,3 +225,13 @@ def test_no_title_when_first_line_is_a_sentence() -> None:
 def test_iter_lines_handles_all_line_breaks() -> None:
     text = "a\r\nb\rc\u2028d\n"
     assert [text[s:e] for s, e in iter_lines(text)] == ["a", "b", "c", "d", ""]
+
+
+def test_trailing_list_of_short_lines_is_not_a_footer() -> None:
+    text = ARTICLE + "Ingredients\nFlour\nSugar\nButter\n"
+    assert find_boilerplate(text) == []
+
+
+def test_many_short_lines_stay_fast() -> None:
+    text = "Short line here\n" * 200_000
+    assert len(find_boilerplate(text)) == 199_999  # repeated lines: first copy is kept

@@ -51,7 +51,8 @@ def test_ask_cites_exact_spans_of_the_seeds(client: TestClient) -> None:
     for c in body["citations"]:
         text = (SEEDS / f"{c['doc_id']}.txt").read_text(encoding="utf-8")
         assert text[c["start"] : c["end"]] == c["quote"]
-    assert body["model"] and body["index_version"] == client.get("/readyz").json()["index_version"]
+    assert body["model"]
+    assert body["index_version"] == client.get("/readyz").json()["index_version"]
 
 
 def test_unanswerable_question_abstains(client: TestClient) -> None:
@@ -131,7 +132,9 @@ def test_lifespan_builds_index_from_seeds_when_missing(
     import index.embedding
 
     # Reuse the session's loaded model; everything else is the production loader.
-    monkeypatch.setattr(index.embedding, "load_default_embedder", lambda kind="torch": real_embedder)
+    monkeypatch.setattr(
+        index.embedding, "load_default_embedder", lambda kind="torch": real_embedder
+    )
     index_dir = tmp_path / "fresh-index"
     app = create_app(Settings(index_dir=index_dir))
     with TestClient(app) as c:

@@ -88,3 +88,39 @@ def test_openai_errors_surface_as_api_errors(client: openai.OpenAI) -> None:
     bad = openai.OpenAI(base_url=str(client.base_url), api_key="wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
         bad.models.list()
+
+
+@pytest.mark.slow
+def test_openai_client_against_real_pipeline(
+    seed_index_dir: Path, real_embedder: Any, tmp_path: Path
+) -> None:
+    import shutil
+
+    from index.corpus import CorpusIndex
+    from service.pipeline import build_pipeline
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_index_dir, index_dir)
+    settings = Settings(index_dir=index_dir)
+    index = CorpusIndex.open(index_dir, real_embedder)
+    app = create_app(settings, index=index, pipeline=build_pipeline(settings, index))
+    with live_server(app) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+        completion = client.chat.completions.create(
+            model="citeqa", messages=[{"role": "user", "content": QUESTION}]
+        )
+        content = completion.choices[0].message.content or ""
+        citeqa = (completion.model_extra or {})["citeqa"]
+        assert citeqa["citations"]
+        assert "Sources:" in content
+        seeds = Path(__file__).resolve().parent.parent / "seeds"
+        for c in citeqa["citations"]:
+            text = (seeds / f"{c['doc_id']}.txt").read_text(encoding="utf-8")
+            assert text[c["start"] : c["end"]] == c["quote"]
+        streamed = "".join(
+            chunk.choices[0].delta.content or ""
+            for chunk in client.chat.completions.create(
+                model="citeqa", messages=[{"role": "user", "content": QUESTION}], stream=True
+            )
+        )
+        assert streamed == content

@@ -30,11 +30,6 @@ class Answering(Protocol):
     def answer(self, question: str) -> Answer: ...
 
 
-def slack_http_enabled(settings: Settings) -> bool:
-    """True when the settings carry what HTTP mode needs (bot token and signing secret)."""
-    return settings.slack_bot_token is not None and settings.slack_signing_secret is not None
-
-
 def mount(
     app: FastAPI, settings: Settings, get_pipeline: Callable[[], Answering]
 ) -> CiteqaSlackBot:

@@ -1,0 +1,53 @@
+"""Bounded load tests on loopback: no errors under concurrency (figures come from eval/load.py)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from eval.load import free_port, http_load, load_questions, start_server, stop_server, wait_ready
+from service.http.app import create_app
+from service.settings import Settings
+from tests.http_fakes import fake_parts, live_server
+
+pytestmark = pytest.mark.integration
+
+
+def test_load_small_no_errors() -> None:
+    index, pipeline = fake_parts()
+    app = create_app(
+        Settings(index_dir=Path("/nonexistent"), rate_limit_per_minute=10_000_000),
+        index=index,
+        pipeline=pipeline,
+    )
+    questions = load_questions()
+    with live_server(app) as url:
+        search = http_load(url, "/search", [{"query": q} for q in questions * 5][:300], 20)
+        ask = http_load(url, "/ask", [{"question": q} for q in questions * 5][:300], 20)
+    for result in (search, ask):
+        assert result.requests == 300
+        assert result.errors == 0, result.status_counts
+        assert result.throughput_rps > 0
+
+
+@pytest.mark.slow
+def test_load_2000_requests_real_service(seed_index_dir: Path, tmp_path: Path) -> None:
+    index_dir = tmp_path / "index"
+    shutil.copytree(seed_index_dir, index_dir)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_server(index_dir, port)
+    questions = load_questions()
+    results: list[Any] = []
+    try:
+        wait_ready(url)
+        results.append(http_load(url, "/search", [{"query": q} for q in questions * 40][:1000], 20))
+        results.append(http_load(url, "/ask", [{"question": q} for q in questions * 40][:1000], 20))
+    finally:
+        stop_server(proc)
+    for result in results:
+        assert result.requests == 1000
+        assert result.errors == 0, result.status_counts
