@@ -41,6 +41,8 @@ eval-gate: setup
 	$(VENV)/bin/citeqa eval --gate
 
 serve: setup
+	@# The ONNX query model is exported once (~20-40 s, no download) so serving starts in seconds.
+	$(PY) -m index.onnx_export
 	$(VENV)/bin/citeqa serve --host 127.0.0.1 --port 8000
 
 eval: setup

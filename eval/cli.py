@@ -46,14 +46,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--api-key", default=os.environ.get("CITEQA_EVAL_API_KEY"), help="for --url")
     p.add_argument("--model", help="generator model (default: settings / baseline)")
     p.add_argument("--retrieval", choices=MODES, help="retrieval mode (default: settings)")
-    p.add_argument("-k", "--top-k", type=int, default=None, help="passages per answer")
+    p.add_argument("-k", "--top-k", type=_positive, default=None, help="passages per answer")
     p.add_argument("--index-dir", type=Path, help="use this existing index instead of the seeds")
     p.add_argument("--out", type=Path, help="write report.json, report.md and PNG plots here")
     p.add_argument("--compare", action="store_true", help="dense vs bm25 vs hybrid side by side")
-    p.add_argument("--limit", type=int, help="only the first N gold items (quick checks)")
+    p.add_argument("--limit", type=_positive, help="only the first N gold items (quick checks)")
     p.add_argument(
         "--threads",
-        type=int,
+        type=_positive,
         default=1,
         help="torch threads in-process (default 1: questions run one at a time, and extra "
         "threads only contend on a shared machine)",
@@ -63,8 +63,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group.add_argument("--update-baseline", action="store_true", help="rewrite the baseline")
     p.add_argument("--baseline", type=Path, default=None, help="baseline JSON (default: eval/)")
     p.add_argument("--from-feedback", type=Path, metavar="FILE", help="Slack feedback JSONL")
-    p.add_argument("--feedback-out", type=Path, default=Path("eval/feedback_candidates.jsonl"))
+    p.add_argument(
+        "--feedback-out",
+        type=Path,
+        default=Path(".citeqa/feedback-candidates.jsonl"),
+        help="where candidate gold items go (JSONL, review before adding to the gold set)",
+    )
     p.set_defaults(func=handle)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -78,13 +93,13 @@ def handle(args: argparse.Namespace) -> int:
     settings = Settings()
     gold = load_gold(args.gold)
     if args.limit is not None:
-        gold = gold[: max(1, args.limit)]
+        gold = gold[: args.limit]
     baseline_path: Path = args.baseline or DEFAULT_BASELINE_PATH
     baseline = load_baseline(baseline_path) if args.gate else None
     pinned = baseline.metadata if baseline is not None else {}
     model: str | None = args.model or pinned.get("model") or None
     retrieval: Mode = args.retrieval or pinned.get("retrieval") or settings.retrieval
-    top_k: int | None = args.top_k or pinned.get("top_k")
+    top_k: int = args.top_k or pinned.get("top_k") or settings.top_k
     if args.url and args.model:
         err.print("citeqa eval: --model cannot be used with --url (set the server's model)")
         return 2
@@ -141,13 +156,13 @@ def _open_target(
         stack.callback(http.close)
         return http, lambda _mode, main: _ReplayTarget(http, main)
 
+    import torch
+
     from index.corpus import CorpusIndex, build_index
     from index.embedding import load_default_embedder
     from service.pipeline import build_pipeline
 
-    import torch
-
-    torch.set_num_threads(max(1, args.threads))
+    torch.set_num_threads(args.threads)
     with err.status("loading the embedding model"):
         embedder = _QueryMemoEmbedder(load_default_embedder(kind=settings.embedder))
     if args.index_dir is not None:
@@ -168,7 +183,8 @@ def _open_target(
 
 
 class _QueryMemoEmbedder:
-    """Embeds each distinct query once: the pipeline and the retrieval metrics ask the same one."""
+    """Remembers the last query's vector: the pipeline and the retrieval metrics embed the same
+    question back to back. One entry only, so runs of ``--compare`` do not share warm caches."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -176,15 +192,15 @@ class _QueryMemoEmbedder:
         self.dim: int = inner.dim
         self.weights_sha256: str = inner.weights_sha256
         self.max_seq_length: int = inner.max_seq_length
-        self._memo: dict[str, Any] = {}
+        self._last: tuple[str, Any] | None = None
 
     def embed_documents(self, texts: Any) -> Any:
         return self.inner.embed_documents(texts)
 
     def embed_query(self, text: str) -> Any:
-        if text not in self._memo:
-            self._memo[text] = self.inner.embed_query(text)
-        return self._memo[text].copy()
+        if self._last is None or self._last[0] != text:
+            self._last = (text, self.inner.embed_query(text))
+        return self._last[1].copy()
 
 
 class _ReplayTarget:

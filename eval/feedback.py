@@ -152,4 +152,5 @@ def convert_feedback(src: Path, out: Path, gold: Sequence[GoldItem] = ()) -> Fee
     with atomic_open(out) as fh:
         for item in report.candidates:
             fh.write(json.dumps(item, ensure_ascii=False) + "\n")
+    # Private like the feedback file it comes from (0600): it holds users' questions.
     return report

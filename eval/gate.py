@@ -138,6 +138,9 @@ def baseline_json(run: EvalRun, gold_path: Path, extra: Mapping[str, Any]) -> di
 
 
 def write_baseline(path: Path, data: Mapping[str, Any]) -> None:
+    from eval.report import set_readable
+
     with atomic_open(path) as fh:
         json.dump(data, fh, indent=2, ensure_ascii=False)
         fh.write("\n")
+    set_readable(path)

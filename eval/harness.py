@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 Mode = Literal["hybrid", "dense", "bm25"]
 RETRIEVAL_DEPTH = 10  # ranks scored by recall@10, MRR and nDCG@10
 WARMUP_QUESTION = "What is this corpus about?"
+MAX_ATTEMPTS = 3  # per HTTP request, only when the service answers 429
 
 
 class AnsweringPipeline(Protocol):
@@ -124,18 +125,28 @@ class HttpTarget:
         self.seeds_dir = seeds_dir
         self.description = f"url {self.base_url}"
         self.documents_from = "service"
+        self.search_available = True
 
     def close(self) -> None:
         self.client.close()
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self.client.post(path, json=body)
-        except httpx.HTTPError as exc:
-            raise TargetError(f"{path}: {type(exc).__name__}: {exc}") from exc
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                response = self.client.post(path, json=body)
+            except httpx.HTTPError as exc:
+                raise TargetError(f"{path}: {type(exc).__name__}: {exc}") from exc
+            if response.status_code == 429 and attempt + 1 < MAX_ATTEMPTS:
+                # Rate limited: wait as told (capped) rather than score a refusal as a wrong answer.
+                time.sleep(min(5.0, _retry_after(response.headers.get("retry-after"))))
+                continue
+            break
         if response.status_code != 200:
             raise TargetError(f"{path}: HTTP {response.status_code}: {response.text[:200]}")
-        data = response.json()
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise TargetError(f"{path}: response is not JSON") from exc
         if not isinstance(data, dict):
             raise TargetError(f"{path}: response is not a JSON object")
         return data
@@ -149,12 +160,15 @@ class HttpTarget:
         return self._post("/ask", body)
 
     def ranked_texts(self, question: str, mode: Mode) -> list[str] | None:
+        if not self.search_available:
+            return None
         try:
             data = self._post(
                 "/search", {"query": question, "top_k": RETRIEVAL_DEPTH, "mode": mode}
             )
         except TargetError as exc:
-            logger.warning("retrieval metrics unavailable: %s", exc)
+            logger.warning("retrieval metrics unavailable (POST /search failed): %s", exc)
+            self.search_available = False
             return None
         return [str(h.get("text", "")) for h in data.get("hits", [])]
 
@@ -250,6 +264,12 @@ def run_eval(
         except (CiteqaError, TargetError) as exc:
             error = f"{type(exc).__name__}: {exc}"
             output = {"answer": "", "abstained": False, "citations": []}
+        except Exception as exc:
+            # A crash on one question is a result to report (and fails the gate), not a reason
+            # to lose the other 59.
+            logger.exception("%s crashed the target", item.id)
+            error = f"{type(exc).__name__}: {exc}"
+            output = {"answer": "", "abstained": False, "citations": []}
         wall_ms = (time.perf_counter() - t0) * 1000.0
         timings = {
             k: float(v) for k, v in (output.get("timings_ms") or {}).items() if _is_number(v)
@@ -276,6 +296,10 @@ def run_eval(
         "top_k": top_k,
         "model": model or _first_model(runs),
         "n_items": len(items),
+        "answer_models": sorted(
+            {str(r.output.get("model")) for r in runs if r.output.get("model")}
+        ),
+        "degraded": sum(1 for r in runs if r.output.get("degraded")),
         "documents_missing": sorted(docs.missing),
     }
     return EvalRun(
@@ -286,6 +310,13 @@ def run_eval(
         config=config,
         seconds=time.perf_counter() - started,
     )
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value else 1.0
+    except ValueError:
+        return 1.0
 
 
 def _is_number(value: object) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ def _ordered(metrics: Mapping[str, Metric]) -> list[Metric]:
 
 def metrics_table(run: EvalRun, title: str = "citeqa eval") -> Table:
     table = Table(title=title, title_justify="left")
-    table.add_column("metric")
+    table.add_column("metric", no_wrap=True)
     table.add_column("result (count, % [95% CI])", justify="right")
     for m in _ordered(run.metrics):
         table.add_row(m.name, m.display())
@@ -69,7 +70,7 @@ def latency_table(run: EvalRun) -> Table:
 def compare_table(runs: Mapping[str, EvalRun]) -> Table:
     """Side by side: one column per retrieval mode."""
     table = Table(title="retrieval modes compared", title_justify="left")
-    table.add_column("metric")
+    table.add_column("metric", no_wrap=True)
     for mode in runs:
         table.add_column(mode, justify="right")
     first = next(iter(runs.values()))
@@ -225,7 +226,8 @@ def plot_latency(run: EvalRun, path: Path) -> None:
         ax.boxplot([stages[n] for n in names], showfliers=True)
         ax.set_xticks(range(1, len(names) + 1), names)
         ax.set_yscale("symlog", linthresh=1.0)
-        ax.set_ylim(bottom=0)
+        top = max(max(v) for v in stages.values())
+        ax.set_ylim(0, max(10.0, top * 2.0))  # headroom so the slowest outliers stay visible
     ax.set_ylabel("ms per question (symlog)")
     ax.set_title(f"Latency per stage (n={len(run.runs)} questions)")
     ax.grid(axis="y", alpha=0.3)
@@ -247,7 +249,9 @@ def plot_compare(runs: Mapping[str, EvalRun], path: Path, keys: Sequence[str]) -
         vals = [100 * (run.metrics[k].value or 0) for k in keys]
         xs = [j + i * width for j in range(len(keys))]
         ax.bar(xs, vals, width=width, label=mode)
-    ax.set_xticks([j + width * (len(runs) - 1) / 2 for j in range(len(keys))], keys, fontsize=7)
+    labels = [k.removeprefix("retrieval.") for k in keys]
+    ticks = [j + width * (len(runs) - 1) / 2 for j in range(len(keys))]
+    ax.set_xticks(ticks, labels, fontsize=8, rotation=20, ha="right")
     ax.set_ylim(0, 105)
     ax.set_ylabel("%")
     ax.set_title("Retrieval modes compared")
@@ -257,9 +261,17 @@ def plot_compare(runs: Mapping[str, EvalRun], path: Path, keys: Sequence[str]) -
     plt.close(fig)
 
 
+def set_readable(path: Path) -> None:
+    """atomic_open's temp files are private (0600); reports and baselines are meant to be shared."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
+
+
 def _save(fig: Any, path: Path) -> None:
     with atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110)
+    set_readable(path)
 
 
 def write_outputs(
@@ -278,6 +290,8 @@ def write_outputs(
         fh.write("\n")
     with atomic_open(written[1]) as fh:
         fh.write(render_markdown(run, compare))
+    for path in written:
+        set_readable(path)
     plot_accuracy_by_tag(run, out_dir / "accuracy_by_tag.png")
     plot_latency(run, out_dir / "latency.png")
     written += [out_dir / "accuracy_by_tag.png", out_dir / "latency.png"]

@@ -31,6 +31,11 @@ DEFAULT_DUPLICATE_THRESHOLD = 0.8
 # A chunk that has reached this share of the target ends at a paragraph break instead of
 # reaching into the next paragraph.
 _PARAGRAPH_FILL = 0.5
+# Below this share a chunk (a heading, a one-line paragraph) joins the next paragraph anyway.
+_MIN_FILL = 0.25
+# No unit (sentence or piece) and no chunk of several units is longer than this many
+# characters, whatever its token count (254 tokens of prose are ~1,300 characters).
+_MAX_UNIT_CHARS = 4000
 
 _TERMINAL_RE = re.compile(r"[.!?…]+[\"'”’»)\]]*")
 _CLOSERS = "\"'”’»)]"
@@ -71,7 +76,7 @@ def _block_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
         if not line.strip():
             continue
         if blocks:
-            prev = text[blocks[-1][0] : blocks[-1][1]].rstrip()
+            prev = text[max(blocks[-1][0], blocks[-1][1] - 16) : blocks[-1][1]].rstrip()
             gap = text[blocks[-1][1] : s]
             single_break = len(_LINE_BREAK_IN.findall(gap.replace("\r\n", "\n"))) <= 1
             open_end = (prev[-1:].isalpha() and prev[-1:].islower()) or prev.endswith(",")
@@ -85,13 +90,19 @@ def _block_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
 def _word_before(text: str, pos: int, lo: int) -> str:
     """The run of non-space characters ending at ``pos`` (the period's position)."""
     i = pos
-    while i > lo and not text[i - 1].isspace():
+    # Bounded look-back: abbreviations are short, and a long run must not make this quadratic.
+    floor = max(lo, pos - 32)
+    while i > floor and not text[i - 1].isspace():
         i -= 1
     return text[i:pos].lstrip(_OPENERS)
 
 
+_NEXT_WORD = re.compile(r"\s*[\"'“‘(]*([^\W\d_]+)")
+_NON_SPACE = re.compile(r"\S")
+
+
 def _next_word(text: str, pos: int, hi: int) -> str:
-    m = re.match(r"\s*[\"'“‘(]*([^\W\d_]+)", text[pos:hi])
+    m = _NEXT_WORD.match(text, pos, hi)
     return m.group(1) if m else ""
 
 
@@ -114,10 +125,10 @@ def _is_boundary(text: str, m: re.Match[str], lo: int, hi: int) -> bool:
             and after[1].islower()
             and punct[-1] in ".!?"
         )
-    rest = text[end:hi].lstrip()
-    if not rest:
+    nxt_m = _NON_SPACE.search(text, end, hi)
+    if nxt_m is None:
         return False
-    first = rest[0]
+    first = nxt_m.group(0)
     if first.islower():
         return False
     if punct != ".":
@@ -192,10 +203,10 @@ def _regions(doc: Document) -> list[tuple[int, int]]:
 
 
 def _split_long(
-    text: str, s: int, e: int, tokenizer: TextTokenizer, limit: int
+    text: str, s: int, e: int, counter: _SpanCounter, tokenizer: TextTokenizer, limit: int
 ) -> list[tuple[int, int]]:
     """Cut ``text[s:e]`` at token boundaries into pieces of at most ``limit`` tokens each."""
-    spans = [(s + a, s + b) for a, b in tokenizer.token_spans(text[s:e])]
+    spans = counter.spans(s, e)
     n = len(spans)
     out: list[tuple[int, int]] = []
     i, cur = 0, s
@@ -258,7 +269,8 @@ _CJK_RANGES = (
 
 
 _ENCODE_PIECE_CHARS = 8000
-_PLAIN_SPACE = re.compile(r"[ \t\n\r]")
+# Places where the model's pre-tokenizer always ends a word: spaces, ASCII punctuation, CJK.
+_SAFE_CUT = re.compile(r"[ \t\n\r.,;:!?)\]}\u4e00-\u9fff]")
 
 
 class _SpanCounter:
@@ -275,13 +287,13 @@ class _SpanCounter:
         self._tok = tokenizer
         self._starts: list[int] = []
         self._ends: list[int] = []
-        # Encoding one huge string is slower than encoding it in pieces; cutting at plain
-        # spaces and line breaks (word ends for the model) leaves the tokens unchanged.
+        # Encoding one huge string is slower than encoding it in pieces; cutting where a word
+        # always ends for the model leaves the tokens unchanged.
         pos = start
         while pos < end:
             cut = end
             if end - pos > _ENCODE_PIECE_CHARS:
-                m = _PLAIN_SPACE.search(text, pos + _ENCODE_PIECE_CHARS, end)
+                m = _SAFE_CUT.search(text, pos + _ENCODE_PIECE_CHARS, end)
                 cut = m.end() if m else end
             spans = tokenizer.token_spans(text[pos:cut])
             self._starts.extend([pos + a for a, _ in spans])
@@ -296,10 +308,59 @@ class _SpanCounter:
             return False
         return _separates(self._text[b - 1]) or _separates(self._text[b])
 
+    def spans(self, s: int, e: int) -> list[tuple[int, int]]:
+        """The region's tokens that lie inside ``[s, e)``."""
+        lo = bisect.bisect_left(self._starts, s)
+        hi = bisect.bisect_left(self._starts, e)
+        return [
+            (a, b) for a, b in zip(self._starts[lo:hi], self._ends[lo:hi], strict=True) if b <= e
+        ]
+
     def count(self, s: int, e: int) -> int:
         if self._clean(s) and self._clean(e):
             return bisect.bisect_left(self._starts, e) - bisect.bisect_left(self._starts, s)
         return self._tok.count(self._text[s:e])
+
+
+def _char_cuts(text: str, s: int, e: int) -> list[tuple[int, int]]:
+    """``text[s:e]`` in stretches of at most ``_MAX_UNIT_CHARS``, cut at a space if there is one."""
+    out: list[tuple[int, int]] = []
+    pos = s
+    while e - pos > _MAX_UNIT_CHARS:
+        limit = pos + _MAX_UNIT_CHARS
+        space = text.rfind(" ", pos + _MAX_UNIT_CHARS // 2, limit)
+        cut = space + 1 if space >= 0 else limit
+        out.append((pos, cut))
+        pos = cut
+    out.append((pos, e))
+    return [(a, b) for a, b in (_trim(text, a, b) for a, b in out) if a < b]
+
+
+def _split_unit(
+    text: str,
+    s: int,
+    e: int,
+    n: int,
+    counter: _SpanCounter,
+    tokenizer: TextTokenizer,
+    hard: int,
+    piece_tokens: int,
+) -> list[tuple[int, int]]:
+    """A sentence as one unit, or cut into pieces that fit the token cap and the size cap."""
+    pieces = [(s, e)] if n <= hard else _split_long(text, s, e, counter, tokenizer, piece_tokens)
+    out: list[tuple[int, int]] = []
+    for a, b in pieces:
+        if b - a <= _MAX_UNIT_CHARS:
+            out.append((a, b))
+            continue
+        # Text the tokenizer folds into few tokens (one 100k-character "word" is one [UNK])
+        # would make a huge chunk that tells the model nothing; bound it in characters too.
+        for ca, cb in _char_cuts(text, a, b):
+            if tokenizer.count(text[ca:cb]) > hard:
+                out.extend(_split_long(text, ca, cb, counter, tokenizer, piece_tokens))
+            else:
+                out.append((ca, cb))
+    return out
 
 
 def _units(
@@ -321,7 +382,7 @@ def _units(
         n = counter.count(a, b)
         para = prev_end is not None and bool(para_re.search(text, prev_end, a))
         head = n <= 40 and looks_like_headline(text[a:b])
-        pieces = [(a, b)] if n <= hard else _split_long(text, a, b, tokenizer, min(hard, target))
+        pieces = _split_unit(text, a, b, n, counter, tokenizer, hard, min(hard, target))
         for k, (pa, pb) in enumerate(pieces):
             pn = n if len(pieces) == 1 else counter.count(pa, pb)
             units.append(_Unit(pa, pb, pn, para and k == 0, head and len(pieces) == 1))
@@ -341,6 +402,11 @@ def _pack(
     i = 0
     first_new = 0  # the chunk must reach past the sentences it repeats from the previous one
     n = len(units)
+    # Tokens from each paragraph-opening unit to the end of its paragraph.
+    para_left = [0] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        nxt_para = k + 1 < n and units[k + 1].para_break_before
+        para_left[k] = units[k].tokens + (0 if nxt_para else para_left[k + 1])
     while i < n:
         j = i + 1
         total = units[i].tokens
@@ -350,11 +416,14 @@ def _pack(
         while j < n:
             u = units[j]
             if u.para_break_before:
-                # A heading opens the next chunk; a well-filled chunk ends with its paragraph.
+                # A heading opens the next chunk; a well-filled chunk ends with its paragraph,
+                # and so does a fair one when the next paragraph would not fit whole.
                 starts_heading = u.heading and not all(x.heading for x in units[i:j])
                 if starts_heading or total >= target * _PARAGRAPH_FILL:
                     break
-            if total + u.tokens > target:
+                if total >= target * _MIN_FILL and total + para_left[j] > target:
+                    break
+            if total + u.tokens > target or u.end - units[i].start > _MAX_UNIT_CHARS:
                 break
             total += u.tokens
             j += 1
@@ -372,7 +441,8 @@ def _pack(
         if overlap > 0 and not units[j].para_break_before and j - overlap > i:
             back = j - overlap
             carried = sum(u.tokens for u in units[back:j])
-            if carried <= target // 2 and carried + units[j].tokens <= hard:
+            fits = units[j].end - units[back].start <= _MAX_UNIT_CHARS
+            if fits and carried <= target // 2 and carried + units[j].tokens <= hard:
                 nxt = back
         i, first_new = nxt, j
     return out

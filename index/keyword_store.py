@@ -102,6 +102,8 @@ class Bm25Store:
             return
         import bm25s
 
+        # bm25s logs every build at DEBUG on its own logger; keep it to warnings.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         bm25 = bm25s.BM25(k1=self.k1, b=self.b, method="lucene")
         bm25.index([self.tokenize(t) for t in texts], show_progress=False)
         self._bm25 = bm25

@@ -11,6 +11,10 @@ an index built with either one opens with the other. What differs is recorded in
 ("fp32" or "int8"); int8 query vectors have cosine ~0.99 to the torch ones (see
 ``citeqa bench``), which leaves retrieval unchanged on the gold questions.
 
+``load_onnx_embedder`` (what ``load_default_embedder("onnx")`` returns) embeds queries with int8
+and documents with fp32, whose vectors equal the torch ones, so ingest through it changes nothing
+in the index but its speed.
+
 Example::
 
     embedder = OnnxEmbedder.from_cache()          # exports once if the cache is empty (~20 s)
@@ -20,8 +24,9 @@ Example::
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +76,7 @@ class OnnxEmbedder:
         intra_op_threads: int = 1,
         batch_size: int = 32,
         model_name: str = MODEL_NAME,
+        documents: Callable[[], OnnxEmbedder] | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -81,6 +87,10 @@ class OnnxEmbedder:
         self.max_seq_length = MAX_SEQ_LENGTH
         self.batch_size = batch_size
         self.model_path = model_path
+        # Optional other variant for documents, opened on first use (see ``from_cache``).
+        self._documents_factory = documents
+        self._documents: OnnxEmbedder | None = None
+        self._documents_lock = threading.Lock()
         self._tokenizer = load_tokenizer(tokenizer_path, MAX_SEQ_LENGTH)
         options = ort.SessionOptions()
         # One intra-op thread: a query is ~10 tokens, where a thread pool's hand-offs cost more
@@ -114,17 +124,34 @@ class OnnxEmbedder:
         *,
         variant: Variant = "int8",
         intra_op_threads: int = 1,
+        documents_variant: Variant | None = None,
+        documents_threads: int = 2,
         verify: bool = True,
     ) -> OnnxEmbedder:
-        """Open one variant of an export, checking its file hash first."""
+        """Open one variant of an export, checking its file hash first.
+
+        With ``documents_variant`` (e.g. "fp32" under an "int8" query model), ``embed_documents``
+        runs that variant instead, opened lazily on the first call with ``documents_threads``
+        threads: documents then get the same vectors as the torch model, queries the fast ones.
+        """
         if verify:
             verify_export(exported, variant)
+        documents: Callable[[], OnnxEmbedder] | None = None
+        if documents_variant is not None and documents_variant != variant:
+            doc_variant: Variant = documents_variant
+
+            def documents() -> OnnxEmbedder:
+                return cls.from_export(
+                    exported, variant=doc_variant, intra_op_threads=documents_threads
+                )
+
         return cls(
             exported.model_path(variant),
             exported.tokenizer_path,
             weights_sha256=exported.weights_sha256,
             variant=variant,
             intra_op_threads=intra_op_threads,
+            documents=documents,
         )
 
     @classmethod
@@ -134,6 +161,7 @@ class OnnxEmbedder:
         *,
         variant: Variant = "int8",
         intra_op_threads: int = 1,
+        documents_variant: Variant | None = None,
         export_if_missing: bool = True,
     ) -> OnnxEmbedder:
         """The cached export; with ``export_if_missing`` it is made first (needs torch, ~20 s)."""
@@ -146,7 +174,12 @@ class OnnxEmbedder:
                 )
             logger.warning("no ONNX export under %s yet; exporting now (about 20 s)", cache_dir)
             exported = ensure_exported(cache_dir)
-        return cls.from_export(exported, variant=variant, intra_op_threads=intra_op_threads)
+        return cls.from_export(
+            exported,
+            variant=variant,
+            intra_op_threads=intra_op_threads,
+            documents_variant=documents_variant,
+        )
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(list(texts))
@@ -164,13 +197,26 @@ class OnnxEmbedder:
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._documents_factory is not None:
+            return self._documents_embedder().embed_documents(texts)
         # Batches of similar length waste little compute on padding; the order is restored below.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        out: np.ndarray | None = None
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            out[idx] = self._encode([texts[i] for i in idx])
+            vectors = self._encode([texts[i] for i in idx])
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[idx] = vectors
+        assert out is not None
         return out
+
+    def _documents_embedder(self) -> OnnxEmbedder:
+        with self._documents_lock:
+            if self._documents is None:
+                assert self._documents_factory is not None
+                self._documents = self._documents_factory()
+            return self._documents
 
     def embed_query(self, text: str) -> np.ndarray:
         vec: np.ndarray = self._encode([text])[0]
@@ -197,18 +243,24 @@ def load_onnx_embedder(
     variant: Variant = "int8",
     cache_dir: Path | None = None,
     *,
+    documents_variant: Variant | None = "fp32",
     intra_op_threads: int = 1,
-    batching: bool = True,
+    batching: bool = False,
 ) -> Embedder:
-    """Entry point for ``load_default_embedder("onnx")``: the int8 model from the default cache.
+    """Entry point for ``load_default_embedder("onnx")``: int8 queries, fp32 documents.
 
-    With ``batching`` the embedder is wrapped in a :class:`~index.batching.MicroBatcher`, so that
-    concurrent requests of a server share inferences; a lone caller is not slowed by it.
+    Documents (ingest, uploads) go through the fp32 graph, whose vectors equal the torch model's
+    (cosine 1.0000), so an index stays the same whichever embedder built it; queries use int8.
+    ``batching`` wraps the embedder in a :class:`~index.batching.MicroBatcher`: off by default,
+    because measured here a batch of 16 short questions costs as much as 16 single encodes
+    (padding, and int8 activations quantised per batch), and the hand-off to the batch worker
+    added latency (see ``citeqa bench`` and the performance notes).
     """
     embedder = OnnxEmbedder.from_cache(
         cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR,
         variant=variant,
         intra_op_threads=intra_op_threads,
+        documents_variant=documents_variant,
     )
     if not batching:
         return embedder

@@ -45,6 +45,15 @@ MIN_COUNT_COVERAGE = 0.45
 MIN_EXTRA_COUNT_COVERAGE = 0.3
 MAX_QUOTE_CHARS = 260
 _TYPE_BONUS = 0.25
+ABSENT_TERM_WEIGHT = 0.3
+# Share of the question's names (North Korea, NATO, Zelenskyy...) an answer sentence must contain.
+MIN_NAME_SHARE = 0.5
+RARE_NAME_SHARE = 0.3
+_PLACE_TERMS = frozenset(
+    canonical(w)
+    for w in "north south korea russia ukraine western european america united states middle "
+    "east asia europe peninsula".split()
+)
 
 _DATE_RE = re.compile(
     r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
@@ -118,7 +127,8 @@ class ExtractiveAnswerer:
             vocab |= c.terms
         missing = _missing_key_terms(analysis, vocab)
         if missing:
-            return f"{ABSTAIN_TOKEN}: the sources do not mention {', '.join(missing)}"
+            shown = ", ".join(_surface(question, t) for t in missing)
+            return f"{ABSTAIN_TOKEN}: the retrieved passages do not mention {shown}"
         scored = self._score(analysis, cands)
         if analysis.qtype == "count":
             return self._count_reply(analysis, scored)
@@ -131,11 +141,20 @@ class ExtractiveAnswerer:
         weights: dict[str, float] = {}
         for t in a.terms:
             idf = math.log(1.0 + n / (1.0 + df[t]))
-            boost = 2.0 if t == a.focus else 1.5 if t in names else 1.0
+            boost = 2.0 if t in (a.focus, a.head) else 1.5 if t in names else 1.0
+            if df[t] == 0:
+                # A word no passage uses is mostly a paraphrase ("leads" for "Secretary-General");
+                # key words that are absent already made the answer abstain.
+                boost *= ABSENT_TERM_WEIGHT
             weights[t] = idf * boost
         total = sum(weights.values()) or 1.0
+        # Names most passages share (the corpus's topic, e.g. "North Korea") do not discriminate;
+        # rarer ones ("NATO", "United States") must be in the answer sentence.
+        rare = {t for t in names if df[t] <= RARE_NAME_SHARE * n}
         out = []
         for c in cands:
+            if rare and len(rare & c.terms) < MIN_NAME_SHARE * len(rare):
+                continue  # a sentence about other people or places
             cov = sum(w for t, w in weights.items() if t in c.terms) / total
             has_type = _has_answer_type(a, c)
             text = c.text.rstrip()
@@ -212,6 +231,8 @@ def _missing_key_terms(a: QuestionAnalysis, vocab: set[str]) -> list[str]:
     missing: list[str] = []
     if a.focus and a.focus not in vocab:
         missing.append(a.focus)
+    if a.head and a.head not in vocab and a.head not in missing:
+        missing.append(a.head)
     missing += [n for n in a.numbers if n not in vocab]
     absent_names = [n for n in a.names if n not in vocab]
     # One unknown name among several is tolerated (a first name the text leaves out).
@@ -220,19 +241,47 @@ def _missing_key_terms(a: QuestionAnalysis, vocab: set[str]) -> list[str]:
     return missing
 
 
+def _surface(question: str, term: str) -> str:
+    """The question's own word for a canonical term ("tanks" for "tank")."""
+    for w in words(question):
+        if canonical(w) == term:
+            return f'"{w}"'
+    return f'"{term}"'
+
+
 def _has_answer_type(a: QuestionAnalysis, c: _Candidate) -> bool:
     text = c.text
     if a.qtype == "count":
-        return bool(citation_value(text, a.focus)[1])
+        return bool(citation_value(text, a.focus)[1]) and _modifiers_match(a, text)
     if a.qtype == "when":
         return bool(_DATE_RE.search(text))
     if a.qtype == "who":
-        return any(_new_name(a, m.group(0)) for m in _NAME_RE.finditer(text))
+        return any(_person_like(a, m.group(0)) for m in _NAME_RE.finditer(text))
     if a.qtype == "where":
         return any(_new_name(a, m.group(1)) for m in _PLACE_RE.finditer(text))
     if a.qtype == "why":
         return bool(_CAUSE_RE.search(text))
     return False
+
+
+def _modifiers_match(a: QuestionAnalysis, text: str) -> bool:
+    """For "how many Ukrainian soldiers", the sentence's soldiers must be Ukrainian too."""
+    if not a.modifiers or a.focus is None:
+        return True
+    tokens = [canonical(w) for w in words(text)]
+    for i, t in enumerate(tokens):
+        if t == a.focus and set(tokens[max(0, i - 3) : i]) & set(a.modifiers):
+            return True
+    return False
+
+
+def _person_like(a: QuestionAnalysis, name: str) -> bool:
+    """A multi-word name of a person or organisation the question does not already contain."""
+    parts = [canonical(w) for w in words(name) if w.lower() not in STOPWORDS]
+    if len(parts) < 2 and not (parts and name.isupper() and len(name) > 2):
+        return False
+    new = [p for p in parts if p not in a.terms and p not in _PLACE_TERMS]
+    return bool(new)
 
 
 def _new_name(a: QuestionAnalysis, name: str) -> bool:

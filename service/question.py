@@ -65,10 +65,13 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
     ("weapon", "arm", "weaponry", "munition", "ammunition", "artillery", "shell", "missile"),
     ("agreement", "treaty", "pact", "deal", "partnership", "alliance", "accord"),
     ("fight", "combat", "battle", "war", "warfare", "fighting", "conflict", "battlefield"),
-    ("president", "leader", "head"),
+    ("president", "leader", "head", "lead", "chief", "chairman", "secretary"),
+    ("reject", "decline", "refuse", "rebuff", "veto"),
+    ("ask", "request", "plea", "appeal", "urge", "call"),
+    ("threat", "danger", "risk", "menace", "threaten"),
     ("intelligence", "spy", "agency"),
     ("sign", "signed", "ratify", "ratified", "conclude"),
-    ("warn", "warning", "caution", "threaten"),
+    ("warn", "warning", "caution"),
     ("help", "support", "aid", "assist", "assistance", "bolster", "reinforce", "reinforcement"),
     ("reason", "motive", "why", "purpose", "goal", "aim", "motivation"),
     ("gain", "benefit", "advantage", "get", "obtain", "receive", "experience"),
@@ -181,13 +184,16 @@ class QuestionAnalysis:
     focus: str | None
     names: tuple[str, ...]
     numbers: tuple[str, ...]
+    modifiers: tuple[str, ...] = ()  # words qualifying the counted noun ("North Korean")
+    head: str | None = None  # the noun after "what"/"which" ("what salary ..."), if any
 
     @property
     def key_terms(self) -> tuple[str, ...]:
         """Terms evidence must contain: names, numbers and the focus noun."""
         keys = list(self.names) + list(self.numbers)
-        if self.focus and self.focus not in keys:
-            keys.append(self.focus)
+        for extra in (self.focus, self.head):
+            if extra and extra not in keys:
+                keys.append(extra)
         return tuple(keys)
 
 
@@ -198,7 +204,7 @@ def analyze_question(question: str) -> QuestionAnalysis:
     terms = content_terms(q)
     names = _name_terms(q)
     numbers = tuple(canonical(n) for n in re.findall(r"\b\d[\d,.]*\b", q))
-    focus = _focus(q, qtype)
+    focus, modifiers = _focus(q, qtype)
     return QuestionAnalysis(
         text=q,
         qtype=qtype,
@@ -206,6 +212,8 @@ def analyze_question(question: str) -> QuestionAnalysis:
         focus=focus,
         names=tuple(n for n in names if n not in numbers),
         numbers=numbers,
+        modifiers=modifiers,
+        head=_wh_head(q) if qtype == "what" else None,
     )
 
 
@@ -215,13 +223,15 @@ def _question_type(q: str) -> QuestionType:
         return "count"
     if _PERSON_RE.search(low):
         return "who"
-    first = re.search(r"\b(who|whom|whose|when|where|why|what year|which year|what date)\b", low)
+    first = re.search(
+        r"\b(who|whom|whose|when|where|why|(?:what|which) (?:year|month|date|day|time))\b", low
+    )
     if first is None:
         return "what"
     word = first.group(1)
     if word in ("who", "whom", "whose"):
         return "who"
-    if word in ("when", "what year", "which year", "what date"):
+    if word == "when" or word.startswith(("what ", "which ")):
         return "when"
     if word == "where":
         return "where"
@@ -230,36 +240,64 @@ def _question_type(q: str) -> QuestionType:
     return "what"
 
 
-def _focus(q: str, qtype: QuestionType) -> str | None:
-    """The head noun being asked about, e.g. "tanks" in "how many tanks did ... send"."""
+def _focus(q: str, qtype: QuestionType) -> tuple[str | None, tuple[str, ...]]:
+    """The counted noun and its modifiers: ("tank", ()) for "how many tanks did ... send"."""
+    if qtype != "count":
+        return None, ()
     low = q.lower()
-    if qtype == "count":
-        m = _COUNT_RE.search(low)
-        if m is None:
-            return None
-        tail = words(low[m.end() :])
-        phrase: list[str] = []
-        # "how many tanks did ..." has the noun first; "how much did Russia pay" has none.
-        for w in tail if tail and tail[0] not in _AUX else []:
-            if w in _AUX or w in ("the", "a", "an"):
-                if phrase:
-                    break
-                continue
-            phrase.append(w)
-            if len(phrase) >= 4:
+    m = _COUNT_RE.search(low)
+    if m is None:
+        return None, ()
+    tail = words(low[m.end() :])
+    phrase: list[str] = []
+    # "how many tanks did ..." has the noun first; "how much did Russia pay" has none.
+    for w in tail if tail and tail[0] not in _AUX else []:
+        if w in _AUX or w in ("the", "a", "an"):
+            if phrase:
                 break
-        # Counted nouns are plural: "how many North Korean forces sent ..." counts "forces".
-        for w in phrase:
-            if w.endswith("s") and not w.endswith("ss") and w not in STOPWORDS:
-                return canonical(w)
-        for w in reversed(phrase):
-            if w not in STOPWORDS:
-                return canonical(w)
-        # "how much did Russia pay ...": no noun right after, the first non-name term is asked.
-        names = set(_name_terms(q))
-        for w in tail:
-            if w not in STOPWORDS and w not in _AUX and canonical(w) not in names:
-                return canonical(w)
+            continue
+        phrase.append(w)
+        if len(phrase) >= 4:
+            break
+    # Counted nouns are plural: "how many North Korean forces sent ..." counts "forces".
+    plural = [
+        i
+        for i, w in enumerate(phrase)
+        if w.endswith("s") and not w.endswith("ss") and w not in STOPWORDS
+    ]
+    candidates = plural or [i for i, w in enumerate(phrase) if w not in STOPWORDS][-1:]
+    if candidates:
+        i = candidates[0]
+        mods = tuple(canonical(w) for w in phrase[:i] if w not in STOPWORDS)
+        return canonical(phrase[i]), mods
+    # "how much did Russia pay ...": no noun right after, the first non-name term is asked.
+    names = set(_name_terms(q))
+    for w in tail:
+        if w not in STOPWORDS and w not in _AUX and canonical(w) not in names:
+            return canonical(w), ()
+    return None, ()
+
+
+_HEAD_SKIP = wordset("kind sort type types kinds sorts one two three four five several")
+
+
+def _wh_head(q: str) -> str | None:
+    """The noun right after a leading "what"/"which" ("what salary ..." -> "salary")."""
+    m = re.match(r"\s*(?:what|which)\s+(.*)", q, re.IGNORECASE)
+    if m is None:
+        return None
+    rest = words(m.group(1))
+    if rest and rest[0].lower() in ("is", "are", "was", "were"):
+        # "what is the population of ...": the noun after the copula is what is asked.
+        tail = [w for w in rest[1:] if w.lower() not in ("the", "a", "an")]
+        return canonical(tail[0]) if tail and tail[0].lower() not in STOPWORDS else None
+    for w in rest[:3]:
+        low = w.lower()
+        if low in _HEAD_SKIP or low == "of" or w[0].isupper():
+            continue  # "what kind of treaty", "which Russian region"
+        if low in _AUX or low in STOPWORDS:
+            return None
+        return canonical(w)
     return None
 
 

@@ -287,6 +287,16 @@ def test_unbroken_text_without_spaces_is_still_capped() -> None:
     assert _covered(text, [(c.start, c.end) for c in chunks], 0, len(text))
 
 
+def test_text_the_tokenizer_folds_is_bounded_in_characters() -> None:
+    # One 50,000-character "word" is a single [UNK] token; it must not become one huge chunk.
+    text = "x" * 50_000 + " tail words here."
+    doc = document_from_text(text, doc_id="unk")
+    chunks = chunk_document(doc, TOK)
+    _check_chunks(doc, chunks)
+    assert max(len(c.text) for c in chunks) <= 4000
+    assert _covered(text, [(c.start, c.end) for c in chunks], 0, len(text))
+
+
 def test_max_tokens_too_small_is_rejected(seed_docs: dict[str, Document]) -> None:
     with pytest.raises(ValueError, match="no room"):
         chunk_document(seed_docs["000_b9f469ab44661bfc"], TOK, max_tokens=2)
@@ -413,6 +423,24 @@ def test_property_arbitrary_text_loses_nothing_outside_boilerplate(text: str) ->
         if not ch.isalnum() or any(bs <= i < be for bs, be in doc.boilerplate):
             continue
         assert any(a <= i < b for a, b in spans), (i, ch)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list("ab U.S.Mr3,0\n\r\u2028!?”“\"'中")), max_size=300))
+def test_property_sentence_spans_tile_the_text(text: str) -> None:
+    spans = split_sentences(text)
+    assert spans == sorted(spans)
+    for (_, e1), (s2, _) in itertools.pairwise(spans):
+        assert e1 <= s2
+    for s, e in spans:
+        assert s < e
+        assert not text[s].isspace()
+        assert not text[e - 1].isspace()
+    # Only whitespace falls between sentences.
+    covered: set[int] = set()
+    for s, e in spans:
+        covered.update(range(s, e))
+    assert all(text[i].isspace() for i in range(len(text)) if i not in covered)
 
 
 # --------------------------------------------------------------------------- near-duplicates

@@ -36,7 +36,10 @@ def test_locate_exact_quote() -> None:
         ("sightings - in Kursk", "sightings — in Kursk"),
         ("AT LEAST 3,000 north korean SOLDIERS", "at least 3,000 North Korean soldiers"),
         ("“at least 3,000 North Korean soldiers.”", "at least 3,000 North Korean soldiers"),
-        ("denies sending ... at least 3,000 North Korean soldiers", "at least 3,000 North Korean soldiers"),
+        (
+            "denies sending ... at least 3,000 North Korean soldiers",
+            "at least 3,000 North Korean soldiers",
+        ),
     ],
 )
 def test_locate_is_tolerant_but_returns_the_original_slice(variant: str, original: str) -> None:
@@ -84,7 +87,10 @@ def test_parse_answer_and_quotes() -> None:
     assert not parsed.abstained
     assert [s.markers for s in parsed.sentences] == [(1,), (2, 1)]
     assert parsed.sentences[0].text == "At least 3,000 soldiers were stationed, per U.S. sources."
-    assert parsed.quotes == ((1, "at least 3,000 North Korean soldiers"), (2, "confirmed sightings"))
+    assert parsed.quotes == (
+        (1, "at least 3,000 North Korean soldiers"),
+        (2, "confirmed sightings"),
+    )
 
 
 def test_parse_tolerates_markdown_headers_and_missing_quotes_header() -> None:
@@ -103,7 +109,8 @@ def test_parse_inline_quotes() -> None:
 def test_parse_abstain_token_and_reason() -> None:
     assert parse_output("NOT_IN_SOURCES").abstained
     parsed = parse_output("NOT_IN_SOURCES: the sources do not mention tanks")
-    assert parsed.abstained and parsed.reason == "the sources do not mention tanks"
+    assert parsed.abstained
+    assert parsed.reason == "the sources do not mention tanks"
 
 
 @pytest.mark.parametrize("text", ["", "   ", "ANSWER:\nQUOTES:\n"])

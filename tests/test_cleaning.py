@@ -233,5 +233,14 @@ def test_trailing_list_of_short_lines_is_not_a_footer() -> None:
 
 
 def test_many_short_lines_stay_fast() -> None:
-    text = "Short line here\n" * 200_000
-    assert len(find_boilerplate(text)) == 199_999  # repeated lines: first copy is kept
+    text = "Opening Headline\n" + "A short line of plain text\n" * 20_000
+    # A line repeated throughout is flagged after its first copy, in linear time.
+    assert len(find_boilerplate(text)) == 19_999
+
+
+def test_title_after_byline_and_dateline() -> None:
+    text = "By Jane Doe\nOctober 28, 2024\nGrain Deal Collapses Overnight\n" + ARTICLE
+    assert detect_title(text) == "Grain Deal Collapses Overnight"
+    assert detect_title("+ ↺ − 16 px\nWidget Residue Comes First\n" + ARTICLE) == (
+        "Widget Residue Comes First"
+    )

@@ -11,7 +11,10 @@ Q000 = (
     "Korean sources indicate that at least 3,000 North Korean soldiers have been stationed in "
     "Russia, with numbers potentially reaching 12,000."
 )
-Q004 = "Reports from South Korean intelligence suggest that over 10,000 North Korean troops have been deployed to Russia."
+Q004 = (
+    "Reports from South Korean intelligence suggest that over 10,000 North Korean troops have "
+    "been deployed to Russia."
+)
 Q003 = (
     "According to reports from South Korean officials and Ukrainian intelligence, thousands of "
     "North Korean soldiers may be participating in the war, with some already experiencing "
@@ -20,7 +23,9 @@ Q003 = (
 
 
 def _cit(i: int, doc: str, quote: str) -> Citation:
-    return Citation(id=i, doc_id=doc, chunk_id=f"c{i}", title=doc, quote=quote, start=0, end=len(quote))
+    return Citation(
+        id=i, doc_id=doc, chunk_id=f"c{i}", title=doc, quote=quote, start=0, end=len(quote)
+    )
 
 
 def test_quantities_skip_years_and_dates() -> None:

@@ -28,7 +28,7 @@ GOLD = load_gold(DEFAULT_GOLD_PATH)
 BY_Q = {g.question: g for g in GOLD}
 TROOPS_Q = "How many North Korean troops are in Russia?"
 PACT_Q = "Who signed the mutual defense pact?"
-TANKS_Q = "How many tanks did North Korea send to Russia?"
+TANKS_Q = "How many tanks has Pyongyang supplied to Moscow?"
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 D0, D2 = "000_b9f469ab44661bfc", "002_305273ed8ae84061"
 
@@ -289,3 +289,70 @@ def test_cli_writes_report_json_markdown_and_png(tmp_path: Path):
     assert "| answer.accuracy |" in (out / "report.md").read_text(encoding="utf-8")
     for png in ("accuracy_by_tag.png", "latency.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gate_command_output_names_the_dropped_metric(capsys: pytest.CaptureFixture[str]):
+    from rich.console import Console
+
+    from eval.cli import _gate
+
+    baseline = Baseline({"answer.accuracy": (0.9, 0.02), "citation.validity": (1.0, 0.02)}, {})
+    run = _run_with({"answer.accuracy": 0.8, "citation.validity": 1.0})
+    assert _gate(run, baseline, DEFAULT_GOLD_PATH, Console(), Console(stderr=True)) == 1
+    err = capsys.readouterr().err
+    assert "gate FAILED: answer.accuracy 0.8000 < baseline 0.9000" in err
+    assert "citation.validity" not in err
+    ok = _run_with({"answer.accuracy": 0.89, "citation.validity": 1.0})
+    assert _gate(ok, baseline, DEFAULT_GOLD_PATH, Console(), Console(stderr=True)) == 0
+
+
+def test_a_crashing_pipeline_is_recorded_per_item():
+    run = _scripted_run({TANKS_Q: RuntimeError("bug"), PACT_Q: Answer("No.", True)})
+    assert (run.metrics["errors"].num, run.metrics["errors"].den) == (1, 2)
+    assert "RuntimeError: bug" in (run.runs[0].score.error or "")
+
+
+def test_http_target_retries_429_and_falls_back_to_seed_texts():
+    import httpx
+
+    calls: list[str] = []
+    quote = "signed between Kim Jong Un and Vladimir Putin"
+    cite = _cite(D2, quote)
+    body = Answer("Kim Jong Un and Vladimir Putin [1].", False, citations=(cite,)).to_dict()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(f"{request.method} {request.url.path}")
+        if request.url.path == "/ask":
+            if calls.count("POST /ask") == 1:
+                return httpx.Response(429, headers={"Retry-After": "0"}, json={})
+            return httpx.Response(200, json=body)
+        return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
+
+    client = httpx.Client(base_url="http://eval.test", transport=httpx.MockTransport(handler))
+    target = HttpTarget("http://eval.test", seeds_dir=SEEDS, client=client)
+    run = run_eval([BY_Q[PACT_Q], BY_Q[PACT_Q]], target)
+    assert calls.count("POST /ask") == 3  # one 429, then two answers
+    assert calls.count("POST /search") == 1  # stops asking once /search is unavailable
+    assert target.documents_from == "seeds (fallback)"
+    assert run.metrics["citation.validity"].value == 1.0
+    assert run.metrics["answer.accuracy"].value == 1.0
+    assert run.metrics["retrieval.mrr"].value is None
+
+
+def test_report_files_with_compare(tmp_path: Path):
+    from eval.report import compare_table, write_outputs
+
+    run = _scripted_run({PACT_Q: Answer("Only Kim.", False), TANKS_Q: Answer("-", True)})
+    paths = write_outputs(run, tmp_path, compare={"bm25": run, "hybrid": run})
+    names = sorted(p.name for p in paths)
+    assert names == sorted(
+        ["report.json", "report.md", "accuracy_by_tag.png", "latency.png", "compare.png"]
+    )
+    data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert set(data["compare"]) == {"bm25", "hybrid"}
+    assert data["metrics"]["answer.accuracy"]["display"] == "1/2, 50.0% [0-100]"
+    md = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert "## Retrieval modes" in md
+    assert "Items judged wrong (1)" in md
+    assert (tmp_path / "compare.png").stat().st_mode & 0o044  # readable by others
+    assert compare_table({"bm25": run, "hybrid": run}).row_count > 10

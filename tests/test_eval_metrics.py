@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from eval.aggregate import aggregate, bootstrap_ci, latency_summary, percentile, ratio_metric
 from eval.gold import Evidence, GoldItem, NumberAlias
@@ -285,3 +287,20 @@ def test_percentiles_and_latency_summary():
     lat = latency_summary([s1, s2])
     assert lat["retrieve"]["p50"] == 20.0
     assert lat["total"]["p95"] == pytest.approx(58.0)
+
+
+# --- invariants
+
+
+@given(st.integers(min_value=0, max_value=10**9))
+def test_formatted_integers_parse_back(n: int):
+    assert parse_numbers(f"about {n:,} soldiers") == [n]
+    assert parse_numbers(f"about {n} soldiers [3]") == [n]
+
+
+@given(st.lists(st.sampled_from(["q1", "q2", "x", "q1 q2", "y"]), max_size=12))
+def test_recall_grows_with_k_and_scores_stay_in_range(chunks: list[str]):
+    s = retrieval_scores(["q1", "q2"], chunks)
+    assert s.recall[1] <= s.recall[3] <= s.recall[5] <= s.recall[10] <= 1.0
+    assert 0.0 <= s.ndcg10 <= 1.0
+    assert 0.0 <= s.reciprocal_rank <= 1.0

@@ -105,7 +105,8 @@ def test_unanswerable_questions_abstain(question: str) -> None:
 
 def test_abstain_reason_names_the_missing_term() -> None:
     parsed = parse_output(_reply("How many tanks did North Korea send?"))
-    assert parsed.reason is not None and "tank" in parsed.reason
+    assert parsed.reason is not None
+    assert "tank" in parsed.reason
 
 
 def test_instructions_inside_sources_are_not_evidence() -> None:
@@ -146,4 +147,6 @@ def test_long_sentences_are_trimmed_to_a_verbatim_clause() -> None:
     text = ExtractiveAnswerer().reply("How many North Korean troops are in Russia?", [src])
     parsed = parse_output(text)
     quote = parsed.quotes[0][1]
-    assert "10,000" in quote and quote in long and len(quote) < len(long)
+    assert "10,000" in quote
+    assert quote in long
+    assert len(quote) < len(long)

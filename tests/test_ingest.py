@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from index.chunking import chunk_document
 from index.errors import InvalidDocumentError
@@ -19,6 +22,7 @@ from index.ingest import (
 from index.tokenizer import load_default_tokenizer
 
 DATA = Path(__file__).resolve().parent / "data" / "ingest"
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")
 GOOD = "The harbour reopened on Monday. Ships queued for two days.\n"
 
 
@@ -271,3 +275,25 @@ def test_read_error_is_reported_and_others_still_load(
     docs, skipped = load_paths([tmp_path])
     assert [d.id for d in docs] == ["b_ok"]
     assert _reasons(skipped) == {"a_locked.txt": "could not be read (Permission denied)"}
+
+
+def test_same_file_named_twice_loads_once(seeds_dir: Path) -> None:
+    one = seeds_dir / "000_b9f469ab44661bfc.txt"
+    docs, skipped = load_paths([seeds_dir, one])
+    assert len(docs) == 5
+    assert skipped == []
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(min_size=1, max_size=400), st.sampled_from(["a.txt", "b.md"]))
+def test_property_uploads_round_trip_or_fail_clearly(text: str, name: str) -> None:
+    data = text.encode("utf-8")
+    if not text.strip() or "\x00" in text or len(_CONTROLS.findall(text)) > 0.05 * len(text):
+        with pytest.raises(InvalidDocumentError) as info:
+            document_from_bytes(name, data)
+        assert info.value.name == name
+        assert "whitespace" in info.value.reason or "binary" in info.value.reason
+        return
+    doc = document_from_bytes(name, data)
+    assert doc.text == text
+    assert all(0 <= s < e <= len(text) for s, e in doc.boilerplate)

@@ -130,11 +130,12 @@ def test_embedder_reports_the_source_model_identity(toy_embedder: OnnxEmbedder) 
     assert toy_embedder.max_seq_length == MAX_SEQ_LENGTH
 
 
-def _fake_export(cache: Path, toy_table: np.ndarray) -> Path:
+def _fake_export(cache: Path, toy_table: np.ndarray, int8_table: np.ndarray | None = None) -> Path:
     folder = export_dir(cache)
     folder.mkdir(parents=True)
-    for name in VARIANT_FILES.values():
-        _toy_model(folder / name, toy_table)
+    for variant, name in VARIANT_FILES.items():
+        table = int8_table if variant == "int8" and int8_table is not None else toy_table
+        _toy_model(folder / name, table)
     (folder / "tokenizer.json").write_bytes((default_model_dir() / "tokenizer.json").read_bytes())
     meta = {
         "format": 1,
@@ -172,6 +173,25 @@ def test_incomplete_export_is_ignored_and_missing_cache_is_a_clear_error(
     assert read_export(tmp_path) is None
     with pytest.raises(ModelIntegrityError, match="no ONNX export"):
         OnnxEmbedder.from_cache(tmp_path, export_if_missing=False)
+
+
+def test_documents_can_use_another_variant_than_queries(
+    tmp_path: Path, toy_table: np.ndarray
+) -> None:
+    int8_table = -toy_table  # a recognisably different "int8" model
+    _fake_export(tmp_path, toy_table, int8_table)
+    embedder = OnnxEmbedder.from_cache(
+        tmp_path, variant="int8", documents_variant="fp32", export_if_missing=False
+    )
+    embedder.dim = TOY_DIM
+    text = "North Korean troops"
+    query = embedder.embed_query(text)
+    assert embedder._documents is None  # the fp32 session opens only when documents come
+    doc = embedder.embed_documents([text])[0]
+    np.testing.assert_allclose(doc, _expected(embedder, toy_table, text), atol=1e-5)
+    np.testing.assert_allclose(query, -doc, atol=1e-5)
+    assert embedder._documents is not None
+    assert embedder._documents.variant == "fp32"
 
 
 def test_export_refuses_weights_with_another_hash(tmp_path: Path) -> None:

@@ -32,7 +32,8 @@ def test_version_changes_with_content(tmp_path: Path) -> None:
 def test_system_prompt_states_the_rules() -> None:
     system = load_prompt("answer_system").text
     assert ABSTAIN_TOKEN in system
-    assert "QUOTES:" in system and "ANSWER:" in system
+    assert "QUOTES:" in system
+    assert "ANSWER:" in system
     assert "verbatim" in system
     assert "instructions" in system  # sources' instructions are to be ignored
     assert "[1]" in system

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.citations import Source, parse_output
-from service.verification import names_in, numbers_in, verify_output
+from service.verification import VerifiedAnswer, names_in, numbers_in, verify_output
 
 DOC_A = (
     "Reports from South Korean intelligence suggest that over 10,000 North Korean troops have "
@@ -23,7 +23,7 @@ SOURCES = [
 DOCS = {"a": DOC_A, "b": DOC_B}
 
 
-def _verify(text: str):  # type: ignore[no-untyped-def]
+def _verify(text: str) -> VerifiedAnswer:
     return verify_output(parse_output(text), SOURCES, DOCS)
 
 
@@ -31,8 +31,8 @@ def test_good_citations_map_to_exact_document_offsets() -> None:
     result = _verify(
         "ANSWER:\nOver 10,000 troops were deployed, per South Korean intelligence [1]. "
         "U.S. and South Korean sources say at least 3,000 [2].\nQUOTES:\n"
-        "[1] \"over 10,000 North Korean troops have been deployed\"\n"
-        "[2] \"at least 3,000 North Korean soldiers have been stationed in Russia\"\n"
+        '[1] "over 10,000 North Korean troops have been deployed"\n'
+        '[2] "at least 3,000 North Korean soldiers have been stationed in Russia"\n'
     )
     assert not result.abstained
     assert [c.id for c in result.citations] == [1, 2]
@@ -44,7 +44,9 @@ def test_good_citations_map_to_exact_document_offsets() -> None:
 
 
 def test_quote_with_typography_differences_is_replaced_by_the_original() -> None:
-    result = _verify('ANSWER:\nRutte spoke of desperation [1].\nQUOTES:\n[1] "sign of Putin\'s desperation"')
+    result = _verify(
+        'ANSWER:\nRutte spoke of desperation [1].\nQUOTES:\n[1] "sign of Putin\'s desperation"'
+    )
     assert result.citations[0].quote == "sign of Putin’s desperation"
 
 
@@ -105,7 +107,9 @@ def test_uncited_sentences_are_never_presented() -> None:
 
 
 def test_marker_without_quote_gets_the_best_matching_source_sentence() -> None:
-    result = _verify("ANSWER:\nNATO Secretary-General Mark Rutte called it a sign of desperation [1].")
+    result = _verify(
+        "ANSWER:\nNATO Secretary-General Mark Rutte called it a sign of desperation [1]."
+    )
     assert not result.abstained
     assert result.citations[0].quote.startswith("NATO Secretary-General Mark Rutte")
     assert DOC_A[result.citations[0].start : result.citations[0].end] == result.citations[0].quote
@@ -126,7 +130,8 @@ def test_markers_are_renumbered_in_place() -> None:
 
 def test_abstained_output_passes_through() -> None:
     result = _verify("NOT_IN_SOURCES: no tanks")
-    assert result.abstained and result.abstain_reason == "no tanks"
+    assert result.abstained
+    assert result.abstain_reason == "no tanks"
 
 
 def test_number_and_name_extraction() -> None:

@@ -6,7 +6,7 @@
     event: citations   data: {"citations": [...], "conflicts": [...]}
     event: done        data: <the full Answer.to_dict()>
 
-and, if something fails after the stream has started, ``event: error`` with the usual error body.
+The answer is complete (and verified) before the first byte, so failures are ordinary HTTP errors.
 """
 
 from __future__ import annotations

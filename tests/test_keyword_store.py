@@ -1,0 +1,56 @@
+"""Bm25Store: tokenisation, ranking, filters, persistence with mmap."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from index.keyword_store import Bm25Store, Bm25Tokenizer, stem
+
+TEXTS = [
+    "North Korean troops were deployed to the Kursk region.",
+    "Kim Jong Un and Vladimir Putin signed a mutual defense pact in June.",
+    "Ukraine asked NATO to establish a no-fly zone over its cities.",
+    "The soldiers are new recruits gaining combat experience.",
+]
+
+
+def test_tokenizer_drops_stopwords_and_stems() -> None:
+    tok = Bm25Tokenizer()
+    assert tok("The soldiers signed the pacts") == ["soldier", "sign", "pact"]
+    assert stem("ratifying") == stem("ratify") == "ratify"
+    assert stem("countries") == "country"
+    assert stem("press") == "press"
+    assert stem("us") == "us"
+    assert Bm25Tokenizer(stemming=False)("Soldiers") == ["soldiers"]
+
+
+def test_search_ranks_matching_row_first() -> None:
+    store = Bm25Store.build([10, 11, 12, 13], TEXTS)
+    hits = store.search("Who signed the defence pact?", 3)
+    assert hits[0][0] == 11
+    assert all(score > 0 for _, score in hits)
+    assert store.search("soldier recruit", 1)[0][0] == 13
+
+
+def test_no_match_and_stopword_only_queries_return_nothing() -> None:
+    store = Bm25Store.build([1, 2, 3, 4], TEXTS)
+    assert store.search("the of and", 5) == []
+    assert store.search("zebra", 5) == []
+    assert Bm25Store().search("troops", 5) == []
+
+
+def test_allowed_rows_filter() -> None:
+    store = Bm25Store.build([1, 2, 3, 4], TEXTS)
+    assert store.search("troops pact", 5, allowed=[2]) == [(2, store.search("pact", 1)[0][1])]
+    assert store.search("troops", 5, allowed=[3, 4]) == []
+
+
+def test_save_load_mmap_round_trip(tmp_path: Path) -> None:
+    store = Bm25Store.build([5, 6, 7, 8], TEXTS)
+    store.save(tmp_path)
+    loaded = Bm25Store.load(tmp_path, mmap=True)
+    assert len(loaded) == 4
+    assert loaded.search("no-fly zone NATO", 2) == store.search("no-fly zone NATO", 2)
+    empty = Bm25Store.build([], [])
+    empty.save(tmp_path / "e")
+    assert Bm25Store.load(tmp_path / "e").search("troops", 3) == []
