@@ -57,7 +57,8 @@ _WORD_NUM_RE = re.compile(
 )
 _QUOTE_MARKS = str.maketrans({"‘": "'", "’": "'", "‛": "'", "′": "'", "“": '"', "”": '"', "„": '"'})
 _NAME_RE = re.compile(r"[^\W\d_][\w’'\-]*")
-_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
+_SENTENCE_RE = re.compile(r"(?<=[.!?:;])\s+|\n+")
+_LIST_MARKER_RE = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+", re.MULTILINE)
 
 
 # --- text normalisation and matching ----------------------------------------------------------
@@ -177,8 +178,13 @@ def citation_valid(citation: Mapping[str, Any], doc_texts: Mapping[str, str]) ->
 
 
 def answer_claims(answer: str) -> tuple[list[float], list[str]]:
-    """Numbers and mid-sentence capitalised words (names) that an answer asserts."""
-    text = strip_markers(answer)
+    """Numbers and mid-sentence capitalised words (names) that an answer asserts.
+
+    A capitalised word opening a sentence or clause (after ``. ! ? : ;``, a line break or a list
+    marker) is not counted: it is capitalised by position, not because it is a name. List
+    numbering ("1. ...") is not a number the answer asserts.
+    """
+    text = _LIST_MARKER_RE.sub("", strip_markers(answer))
     names: list[str] = []
     for sentence in _SENTENCE_RE.split(text):
         for i, m in enumerate(_NAME_RE.finditer(sentence)):

@@ -200,14 +200,20 @@ def _is_widget_residue(line: str) -> bool:
     if any(len(w) >= 4 for w in words):
         # "16 px" style size controls contain no long word, but "Print | Email | Share" does.
         return False
-    if re.search(r"\d\s*(?:px|pt|em|%)\b", line, re.I):
+    if re.search(r"\d\s*(?:px|pt|em)\b", line, re.I):
+        return True
+    if _PAGER.fullmatch(line):
         return True
     symbols = sum(1 for ch in line if not ch.isalnum() and not ch.isspace())
-    letters = sum(len(w) for w in words)
-    # Plain initialisms ("U.S.", "NATO") carry letters; residue is mostly symbols or nothing.
-    if symbols >= 1 and all(len(w) == 1 for w in words):
+    alnum = sum(1 for ch in line if ch.isalnum())
+    if symbols and words and all(len(w) == 1 for w in words):
         return True  # "A- A A+" text-size toggles
-    return symbols >= 2 and symbols >= letters
+    # Initialisms ("U.S.") and figures ("3,000.") carry letters or digits; residue is symbols.
+    return symbols >= 2 and symbols > alnum
+
+
+# "« 1 2 3 »", "1 | 2 | 3 Next": page numbers left over from a pager.
+_PAGER = re.compile(r"\W*(?:\d{1,3}\W+){2,}\d{1,3}\W*(?:next|prev(?:ious)?|more)?\W*", re.I)
 
 
 def _is_boilerplate_line(line: str) -> bool:

@@ -1,17 +1,17 @@
 """The project's exception tree, used by the core and mapped to HTTP in one adapter module.
 
-    CiteqaError
-     +-- InvalidDocumentError      a file or text that cannot be ingested (reason says why)
-     +-- IndexError_               base for index-on-disk problems
-     |    +-- IndexNotFoundError    no index at the given folder
-     |    +-- IndexMismatchError    built with another model, weights or format version
-     |    +-- IndexCorruptError     files missing or inconsistent
-     +-- DocumentNotFoundError     no document with that id
-     +-- ModelIntegrityError       embedding weights missing or with an unexpected hash
-     +-- InvalidQueryError         a question or search request that cannot be served
-     +-- GenerationError           the LLM call failed (timeout, provider error, bad output)
-     |    +-- GenerationTimeoutError
-     +-- ServiceNotReadyError      the service is still loading its model and index (or failed to)
+CiteqaError
+ +-- InvalidDocumentError      a file or text that cannot be ingested (reason says why)
+ +-- IndexStoreError           base for index-on-disk problems
+ |    +-- IndexNotFoundError    no index at the given folder
+ |    +-- IndexMismatchError    built with another model, weights or format version
+ |    +-- IndexCorruptError     files missing or inconsistent
+ +-- DocumentNotFoundError     no document with that id
+ +-- ModelIntegrityError       embedding weights missing or with an unexpected hash
+ +-- InvalidQueryError         a question or search request that cannot be served
+ +-- GenerationError           the LLM call failed (timeout, provider error, bad output)
+ |    +-- GenerationTimeoutError
+ +-- ServiceNotReadyError      the service is still loading its model and index (or failed to)
 """
 
 from __future__ import annotations
@@ -34,21 +34,21 @@ class InvalidDocumentError(CiteqaError):
         self.reason = reason
 
 
-class IndexError_(CiteqaError):  # noqa: N801 - trailing underscore avoids the builtin
+class IndexStoreError(CiteqaError):
     """Base for problems with the index on disk."""
 
     code = "index_error"
 
 
-class IndexNotFoundError(IndexError_):
+class IndexNotFoundError(IndexStoreError):
     code = "index_not_found"
 
 
-class IndexMismatchError(IndexError_):
+class IndexMismatchError(IndexStoreError):
     code = "index_mismatch"
 
 
-class IndexCorruptError(IndexError_):
+class IndexCorruptError(IndexStoreError):
     code = "index_corrupt"
 
 

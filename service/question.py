@@ -287,10 +287,11 @@ def _wh_head(q: str) -> str | None:
     if m is None:
         return None
     rest = words(m.group(1))
-    if rest and rest[0].lower() in ("is", "are", "was", "were"):
-        # "what is the population of ...": the noun after the copula is what is asked.
-        tail = [w for w in rest[1:] if w.lower() not in ("the", "a", "an")]
-        return canonical(tail[0]) if tail and tail[0].lower() not in STOPWORDS else None
+    if len(rest) > 2 and rest[0].lower() in ("is", "are", "was", "were"):
+        # "what is the population of ...": the noun after "is the" is what is asked.
+        if rest[1].lower() not in ("the", "a", "an") or rest[2].lower() in STOPWORDS:
+            return None
+        return canonical(rest[2])
     for w in rest[:3]:
         low = w.lower()
         if low in _HEAD_SKIP or low == "of" or w[0].isupper():

@@ -1,10 +1,9 @@
-"""Shared fixtures. Unit tests get no network beyond loopback; the real model loads once a session."""
+"""Shared fixtures: no network beyond loopback in tests; the real model loads once a session."""
 
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +29,9 @@ def _guarded_connect(self: socket.socket, address: Any) -> Any:
 
 
 @pytest.fixture(autouse=True)
-def _block_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests may talk to loopback servers they start, and nothing else."""
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
-    yield
 
 
 @pytest.fixture(scope="session")

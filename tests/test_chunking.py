@@ -236,6 +236,10 @@ def test_chunks_do_not_cross_paragraphs_needlessly(
     doc = seed_docs["000_b9f469ab44661bfc"]
     for c in seed_chunks[doc.id][1:]:
         assert c.text.count("\n") == 0 or c.start == 0, c.text
+    # 001's paragraphs (57-89 tokens) would not fit two to a chunk: one chunk each.
+    doc_001 = seed_docs["001_1dd7cd56be1e7884"]
+    paragraphs = [p for p in doc_001.text.split("\n") if p.strip()]
+    assert [c.text for c in seed_chunks[doc_001.id]] == paragraphs
     # 003's subheadings open the chunk of the paragraph they introduce.
     chunks_003 = seed_chunks["003_f3496298b4f174d5"]
     heading = "Conclusion: A Dangerous Precedent"

@@ -152,7 +152,9 @@ def test_subscribe_and_site_prompts(line: str) -> None:
     assert _flagged(ARTICLE + line + "\n" + ARTICLE) == [line]
 
 
-@pytest.mark.parametrize("line", ["A- A A+", "⟳ ✕ 14 px", "« 1 2 3 »", "+ − 18px", "| | |"])
+@pytest.mark.parametrize(
+    "line", ["A- A A+", "⟳ ✕ 14 px", "« 1 2 3 »", "1 | 2 | 3 Next", "+ − 18px", "| | |", "* * *"]
+)
 def test_widget_residue(line: str) -> None:
     assert _flagged(ARTICLE + line + "\n" + ARTICLE) == [line]
 
@@ -194,6 +196,10 @@ def test_short_line_above_paragraphs_is_not_a_footer() -> None:
         "Conclusion: A Dangerous Precedent",
         "The U.S. and NATO responded.",
         "Casualties: 3,000 confirmed.",
+        "3,000",
+        "12,000.",
+        "GDP 3%",
+        "U.S.",
     ],
 )
 def test_article_lines_are_not_flagged(line: str) -> None:

@@ -140,6 +140,14 @@ def test_claims_are_numbers_and_mid_sentence_names():
     assert names == ["Korea", "Kim", "Jong-un", "Putin"]
 
 
+def test_clause_openers_and_list_numbers_are_not_claims():
+    numbers, names = answer_claims(
+        "Two views:\n1. According to Seoul, 10,000 [1];\n2. Kyiv agrees."
+    )
+    assert numbers == [10000]
+    assert names == ["Seoul"]
+
+
 def test_claim_support_counts_claims_found_in_cited_quotes():
     quotes = ["over 10,000 North Korean troops were deployed"]
     assert claim_support("North Korea sent over 10,000 troops", quotes) == (2, 2)
@@ -165,7 +173,9 @@ def test_correct_answer_with_valid_supporting_citations():
 
 
 def test_a_name_missing_from_the_cited_quotes_is_unsupported():
-    out = answer("Seoul says over 10,000 [1]; Seoul counts 10,000.", cite("b", "over 10,000 North"))
+    out = answer(
+        "Seoul says over 10,000 [1], and Seoul counts 10,000.", cite("b", "over 10,000 North")
+    )
     s = score_item(SK, out, DOCS)
     assert (s.claims_supported, s.claims_total) == (2, 3)  # 10,000 twice; "Seoul" mid-sentence
     assert s.supported is False

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -244,3 +245,19 @@ def test_onnx_vectors_match_torch_on_seed_chunks_and_questions(
         cos = (embedder.embed_documents(texts) * reference).sum(axis=1)
         assert cos.mean() >= mean_floor, variant
         assert cos.min() >= min_floor, variant
+
+
+@pytest.mark.slow
+def test_index_built_with_torch_opens_and_searches_with_onnx_queries(
+    onnx_cache_dir: Path, seed_index_dir: Path, seed_index: Any
+) -> None:
+    from index.corpus import CorpusIndex
+    from index.onnx_embedder import load_onnx_embedder
+
+    embedder = load_onnx_embedder(cache_dir=onnx_cache_dir)
+    index = CorpusIndex.open(seed_index_dir, embedder)  # the manifest check accepts it
+    question = "Who signed the mutual defense pact?"
+    onnx_hits = index.search(question, top_k=3, mode="dense")
+    torch_hits = seed_index.search(question, top_k=3, mode="dense")
+    assert onnx_hits[0].chunk.id == torch_hits[0].chunk.id
+    assert abs(onnx_hits[0].score - torch_hits[0].score) < 0.02

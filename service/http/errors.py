@@ -27,7 +27,7 @@ from index.errors import (
     DocumentNotFoundError,
     GenerationError,
     GenerationTimeoutError,
-    IndexError_,
+    IndexStoreError,
     InvalidDocumentError,
     InvalidQueryError,
     ModelIntegrityError,
@@ -49,7 +49,7 @@ _CITEQA_STATUS: tuple[tuple[type[CiteqaError], int, str | None], ...] = (
     (ServiceNotReadyError, 503, None),
     (GenerationTimeoutError, 504, "the language model did not answer in time; try again later"),
     (GenerationError, 502, "the language model call failed; try again later"),
-    (IndexError_, 503, "the document index is unavailable; see the server log"),
+    (IndexStoreError, 503, "the document index is unavailable; see the server log"),
     (ModelIntegrityError, 503, "the embedding model is unavailable; see the server log"),
 )
 
