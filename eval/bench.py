@@ -217,6 +217,10 @@ def run_bench(plan: Plan, *, seeds: Path, server_embedder: str) -> dict[str, Any
                 index = CorpusIndex.open(index_dir, query_embedder)
                 for mode in ("dense", "hybrid"):
                     retrieval[f"{name}_{mode}"] = retrieval_metrics(index, questions, mode)
+            import faiss
+
+            # As the server does (service/http/lifecycle.py): one OpenMP thread per search.
+            faiss.omp_set_num_threads(1)
             inproc = CorpusIndex.open(index_dir, onnx["int8"])
             out["inprocess_search_int8_p50_ms"] = p50_ms(
                 lambda q: inproc.search(q, top_k=5), short, plan.encode_reps

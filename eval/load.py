@@ -21,6 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -151,28 +152,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(index_dir: Path, port: int, env: dict[str, str] | None = None) -> Any:
-    """``citeqa serve`` in a subprocess, with the rate limit lifted for the load."""
+def start_server(
+    index_dir: Path, port: int, env: dict[str, str] | None = None, log_path: Path | None = None
+) -> Any:
+    """``citeqa serve`` in a subprocess, with the rate limit lifted for the load.
+
+    Its log goes to a file (never an undrained pipe, which would block the server once full).
+    """
+    if log_path is None:
+        fd, name = tempfile.mkstemp(prefix="citeqa-serve-", suffix=".log")
+        os.close(fd)
+        log_path = Path(name)
     full_env = {**os.environ, "CITEQA_RATE_LIMIT_PER_MINUTE": "100000000", **(env or {})}
     # Our own interpreter and module with numeric/path arguments: no untrusted input.
-    return subprocess.Popen(  # noqa: S603
-        [
-            sys.executable,
-            "-m",
-            "service.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--index-dir",
-            str(index_dir),
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env=full_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with log_path.open("ab") as log_file:
+        return subprocess.Popen(  # noqa: S603
+            [
+                sys.executable,
+                "-m",
+                "service.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--index-dir",
+                str(index_dir),
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
 
 
 def wait_ready(base_url: str, timeout: float = 180.0) -> float:
@@ -212,7 +223,9 @@ def run(index_dir: Path, n_requests: int, concurrency: int, warmup: int = 20) ->
     bodies_ask = [{"question": questions[i % len(questions)]} for i in range(n_requests)]
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    proc = start_server(index_dir, port)
+    log_path = Path(tempfile.gettempdir()) / f"citeqa-load-serve-{port}.log"
+    proc = start_server(index_dir, port, log_path=log_path)
+    print(f"server log: {log_path}", file=sys.stderr)
     results: list[LoadResult] = []
     try:
         ready_s = wait_ready(base_url)

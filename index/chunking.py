@@ -434,6 +434,9 @@ def _pack(
             j -= 1
             end = units[j - 1].end
             real = counter.count(start, end)
+        if j <= first_new and i < first_new:
+            i = first_new  # only the repeated sentences were left: start over without them
+            continue
         out.append((start, end, real))
         if j >= n:
             break
@@ -460,9 +463,12 @@ def chunk_document(
 
     ``max_tokens`` is a hard cap that includes the model's special tokens (and is itself capped
     at ``tokenizer.max_seq_length``); ``target_tokens`` is the size, in content tokens, chunks are
-    packed to. Chunks stay within a paragraph when they are already half full, start at
-    headings, and repeat the last ``overlap_sentences`` sentences of the previous chunk when a
-    paragraph continues across them. A sentence over the cap is cut at token boundaries.
+    packed to. A chunk ends at a paragraph break once it is half full, or a quarter full when
+    the next paragraph would not fit whole; headings open chunks; the last
+    ``overlap_sentences`` sentences of a chunk are repeated at the start of the next when a
+    paragraph continues across them. A sentence over the cap is cut at token boundaries (and
+    nothing longer than 4,000 characters becomes one chunk). Chunks without a letter or digit
+    are dropped. Deterministic: the same document gives the same chunk ids.
     """
     hard = min(max_tokens, tokenizer.max_seq_length) - tokenizer.n_special_tokens
     if hard < 1:

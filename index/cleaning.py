@@ -196,17 +196,17 @@ def _is_widget_residue(line: str) -> bool:
     """Short lines made of symbols, numbers and letter scraps: font-size toggles, pagers, icons."""
     if len(line) > 40:
         return False
+    if _PAGER.fullmatch(line):
+        return True
     words = _words(line)
     if any(len(w) >= 4 for w in words):
         # "16 px" style size controls contain no long word, but "Print | Email | Share" does.
         return False
     if re.search(r"\d\s*(?:px|pt|em)\b", line, re.I):
         return True
-    if _PAGER.fullmatch(line):
-        return True
     symbols = sum(1 for ch in line if not ch.isalnum() and not ch.isspace())
     alnum = sum(1 for ch in line if ch.isalnum())
-    if symbols and words and all(len(w) == 1 for w in words):
+    if symbols and len(line.split()) >= 2 and words and all(len(w) == 1 for w in words):
         return True  # "A- A A+" text-size toggles
     # Initialisms ("U.S.") and figures ("3,000.") carry letters or digits; residue is symbols.
     return symbols >= 2 and symbols > alnum

@@ -530,7 +530,9 @@ class CorpusIndex:
         live = sorted(chunk_of_row)
         # bm25s cannot add or remove rows: rebuild the keyword part (cheap; see keyword_store).
         keywords = Bm25Store.build(
-            live, [embed_text(chunks[chunk_of_row[r]], old.manifest.title_prefix) for r in live]
+            live,
+            [embed_text(chunks[chunk_of_row[r]], old.manifest.title_prefix) for r in live],
+            previous=old.keywords,
         )
         manifest = replace(old.manifest, n_documents=len(docs), n_chunks=len(chunks))
         state = _State(

@@ -217,14 +217,9 @@ def load_default_embedder(kind: Literal["torch", "onnx"] = "torch") -> Embedder:
     if kind == "torch":
         return SentenceTransformerEmbedder()
     if kind == "onnx":
-        # The ONNX Runtime embedder belongs to the performance work; imported lazily so the
-        # torch path never depends on it.
-        try:
-            from index import onnx_embedder as onnx_embedding
-        except ImportError as exc:
-            raise ModelIntegrityError(
-                "the ONNX embedder is not available in this build; use embedder=torch"
-            ) from exc
-        loaded: Embedder = onnx_embedding.load_onnx_embedder()
-        return loaded
+        # The ONNX Runtime embedder (index/onnx_embedder.py) is imported only when asked for,
+        # so the torch path never depends on onnxruntime.
+        from index.onnx_embedder import load_onnx_embedder
+
+        return load_onnx_embedder()
     raise ValueError(f"unknown embedder kind {kind!r}; expected 'torch' or 'onnx'")

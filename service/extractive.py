@@ -49,6 +49,13 @@ ABSENT_TERM_WEIGHT = 0.3
 # Share of the question's names (North Korea, NATO, Zelenskyy...) an answer sentence must contain.
 MIN_NAME_SHARE = 0.5
 RARE_NAME_SHARE = 0.3
+# "Which country ...": the answer is an instance of these, the word itself need not appear.
+_CATEGORY_HEADS = frozenset(
+    canonical(w)
+    for w in "country nation region city town place organisation organization group agency "
+    "person people official leader month year day date state government body institution "
+    "side party alliance".split()
+)
 _PLACE_TERMS = frozenset(
     canonical(w)
     for w in "north south korea russia ukraine western european america united states middle "
@@ -123,15 +130,22 @@ class ExtractiveAnswerer:
             return f"{ABSTAIN_TOKEN}: the question has no content words to look for"
         cands = _candidates(sources)
         vocab: set[str] = set()
+        name_vocab: set[str] = set()
         for c in cands:
             vocab |= c.terms
-        missing = _missing_key_terms(analysis, vocab)
+            name_vocab |= {canonical(w) for w in words(c.text) if w[0].isupper()}
+        missing = _missing_key_terms(analysis, vocab, name_vocab)
         if missing:
             shown = ", ".join(_surface(question, t) for t in missing)
             return f"{ABSTAIN_TOKEN}: the retrieved passages do not mention {shown}"
+        absent = [t for t in analysis.terms if t not in vocab]
+        if len(absent) * 2 > len(analysis.terms):
+            # Most of what the question talks about appears nowhere in the passages.
+            shown = ", ".join(_surface(question, t) for t in absent)
+            return f"{ABSTAIN_TOKEN}: the retrieved passages do not mention {shown}"
         scored = self._score(analysis, cands)
         if analysis.qtype == "count":
-            return self._count_reply(analysis, scored)
+            return self._count_reply(analysis, scored, _rare_predicates(analysis, cands))
         return self._general_reply(analysis, scored)
 
     def _score(self, a: QuestionAnalysis, cands: Sequence[_Candidate]) -> list[_Scored]:
@@ -150,7 +164,7 @@ class ExtractiveAnswerer:
         total = sum(weights.values()) or 1.0
         # Names most passages share (the corpus's topic, e.g. "North Korea") do not discriminate;
         # rarer ones ("NATO", "United States") must be in the answer sentence.
-        rare = {t for t in names if df[t] <= RARE_NAME_SHARE * n}
+        rare = {t for t in names if 0 < df[t] <= RARE_NAME_SHARE * n}
         out = []
         for c in cands:
             if rare and len(rare & c.terms) < MIN_NAME_SHARE * len(rare):
@@ -168,9 +182,14 @@ class ExtractiveAnswerer:
         out.sort(key=lambda s: s.score, reverse=True)
         return out
 
-    def _count_reply(self, a: QuestionAnalysis, scored: Sequence[_Scored]) -> str:
+    def _count_reply(
+        self, a: QuestionAnalysis, scored: Sequence[_Scored], predicates: frozenset[str]
+    ) -> str:
         best_per_doc: dict[str, _Scored] = {}
         for s in scored:
+            # "How many were killed": a figure for troops that were merely sent does not answer.
+            if predicates and len(predicates & s.cand.terms) * 2 < len(predicates):
+                continue
             if s.has_type and s.coverage >= MIN_EXTRA_COUNT_COVERAGE:
                 best_per_doc.setdefault(s.cand.source.doc_id, s)
         chosen = sorted(best_per_doc.values(), key=lambda s: s.score, reverse=True)[:4]
@@ -226,15 +245,33 @@ def _candidates(sources: Sequence[Source]) -> list[_Candidate]:
     return out
 
 
-def _missing_key_terms(a: QuestionAnalysis, vocab: set[str]) -> list[str]:
-    """Key terms (focus noun, numbers, names) that no retrieved sentence contains."""
+def _rare_predicates(a: QuestionAnalysis, cands: Sequence[_Candidate]) -> frozenset[str]:
+    """What a count question says happened to the counted things ("killed", "captured"),
+    when few passages say it: the figure's sentence must say it too."""
+    n = max(len(cands), 1)
+    skip = {a.focus, *a.modifiers, *a.names}
+    out = set()
+    for t in a.terms:
+        if t in skip:
+            continue
+        df = sum(1 for c in cands if t in c.terms)
+        if 0 < df <= RARE_NAME_SHARE * n:
+            out.add(t)
+    return frozenset(out)
+
+
+def _missing_key_terms(a: QuestionAnalysis, vocab: set[str], name_vocab: set[str]) -> list[str]:
+    """Key terms (focus noun, numbers, names) that no retrieved sentence contains.
+
+    Names must appear capitalised ("New Year" is not matched by "new" and "year").
+    """
     missing: list[str] = []
     if a.focus and a.focus not in vocab:
         missing.append(a.focus)
-    if a.head and a.head not in vocab and a.head not in missing:
+    if a.head and a.head not in vocab and a.head not in _CATEGORY_HEADS and a.head not in missing:
         missing.append(a.head)
     missing += [n for n in a.numbers if n not in vocab]
-    absent_names = [n for n in a.names if n not in vocab]
+    absent_names = [n for n in a.names if n not in name_vocab]
     # One unknown name among several is tolerated (a first name the text leaves out).
     if absent_names and (len(a.names) <= 2 or len(absent_names) * 3 > len(a.names)):
         missing += [n for n in absent_names if n not in missing]
@@ -256,7 +293,12 @@ def _has_answer_type(a: QuestionAnalysis, c: _Candidate) -> bool:
     if a.qtype == "when":
         return bool(_DATE_RE.search(text))
     if a.qtype == "who":
-        return any(_person_like(a, m.group(0)) for m in _NAME_RE.finditer(text))
+        return any(
+            _person_like(a, m.group(0))
+            for m in _NAME_RE.finditer(text)
+            # A capitalised first word alone is just the start of the sentence.
+            if m.start() > 0 or len(words(m.group(0))) > 1
+        )
     if a.qtype == "where":
         return any(_new_name(a, m.group(1)) for m in _PLACE_RE.finditer(text))
     if a.qtype == "why":
@@ -276,12 +318,19 @@ def _modifiers_match(a: QuestionAnalysis, text: str) -> bool:
 
 
 def _person_like(a: QuestionAnalysis, name: str) -> bool:
-    """A multi-word name of a person or organisation the question does not already contain."""
-    parts = [canonical(w) for w in words(name) if w.lower() not in STOPWORDS]
-    if len(parts) < 2 and not (parts and name.isupper() and len(name) > 2):
+    """A name of a person or organisation the question does not already contain.
+
+    Multi-word names need one word that is not a place ("South Korean" is no answer to "who");
+    a single word must not be a demonym ("Russian").
+    """
+    tokens = [w for w in words(name) if w.lower() not in STOPWORDS]
+    parts = [canonical(w) for w in tokens]
+    if not parts:
         return False
-    new = [p for p in parts if p not in a.terms and p not in _PLACE_TERMS]
-    return bool(new)
+    if len(parts) == 1:
+        word = tokens[0]
+        return parts[0] not in a.terms and not word.lower().endswith(("an", "ese", "ish"))
+    return any(p not in a.terms and p not in _PLACE_TERMS for p in parts)
 
 
 def _new_name(a: QuestionAnalysis, name: str) -> bool:

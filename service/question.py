@@ -34,7 +34,7 @@ STOPWORDS = wordset(
     according per many much tell say said says there's what's who's whats anything something
     thing things one ones still currently reportedly actually really ever since yet already
     exactly approximately roughly kind sort type number amount total figure figures estimate
-    estimated reported reports report happen happened happening make made way ways
+    estimated reported reports report happen happened happening make made way ways besides
     """
 )
 
@@ -54,7 +54,6 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
         "men",
         "infantry",
         "recruit",
-        "unit",
     ),
     ("send", "sent", "deploy", "dispatch", "station", "transfer", "sending", "deployment"),
     ("korea", "korean", "pyongyang", "dprk"),
@@ -83,7 +82,7 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
     ("sky", "air", "airspace"),
     ("region", "area", "province", "territory", "oblast"),
     ("respond", "response", "reaction", "react"),
-    ("say", "state", "claim", "announce", "reveal", "describe", "mention"),
+    ("say", "claim", "announce", "reveal", "describe", "mention"),
     ("sanction", "embargo", "isolate", "isolation"),
     ("technology", "tech", "know-how", "technological"),
 )
@@ -223,8 +222,11 @@ def _question_type(q: str) -> QuestionType:
         return "count"
     if _PERSON_RE.search(low):
         return "who"
+    # The first question word decides: "what did they reject when Ukraine asked?" is a what.
     first = re.search(
-        r"\b(who|whom|whose|when|where|why|(?:what|which) (?:year|month|date|day|time))\b", low
+        r"\b(who|whom|whose|when|where|why|(?:what|which) (?:year|month|date|day|time)|what|"
+        r"which|how)\b",
+        low,
     )
     if first is None:
         return "what"
@@ -237,7 +239,7 @@ def _question_type(q: str) -> QuestionType:
         return "where"
     if word == "why":
         return "why"
-    return "what"
+    return "what"  # what / which / how
 
 
 def _focus(q: str, qtype: QuestionType) -> tuple[str | None, tuple[str, ...]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from pathlib import Path
 
 import pytest
@@ -309,8 +310,15 @@ def test_max_tokens_too_small_is_rejected(seed_docs: dict[str, Document]) -> Non
 # --------------------------------------------------------------------------- properties
 
 _LETTERS = "abcdefghijklmnopqrstuvwxyzäöüéçñøßжщλ"
-_WORD = st.text(alphabet=_LETTERS, min_size=4, max_size=10)
-_EXTRA = st.sampled_from(["3,000", "12,000", "4.5", "U.S.", "Mr.", "Gen.", "(NATO)", "—", "中文"])
+# A fixed random vocabulary: drawing from it is much cheaper than generating every word.
+_RNG = random.Random(7)
+_VOCAB = sorted(
+    {"".join(_RNG.choice(_LETTERS) for _ in range(_RNG.randint(4, 10))) for _ in range(400)}
+)
+_WORD = st.sampled_from(_VOCAB)
+_EXTRAS = ["3,000", "12,000", "4.5", "U.S.", "Mr.", "Gen.", "(NATO)", "—", "中文"]
+# About one token in four is a number, abbreviation or symbol.
+_TOKEN = st.sampled_from(_VOCAB + _EXTRAS * 15)
 _BOILERPLATE = st.sampled_from(
     [
         "Also Read:- Markets slide as talks stall",
@@ -334,7 +342,7 @@ def _unique_word(k: int) -> str:
 
 @st.composite
 def _sentence(draw: st.DrawFn) -> str:
-    words = draw(st.lists(st.one_of(_WORD, _WORD, _WORD, _EXTRA), min_size=3, max_size=30))
+    words = draw(st.lists(_TOKEN, min_size=3, max_size=30))
     first = draw(_WORD).capitalize()
     # A plain word before the final stop: "Mr.?" would be a boundary inside the sentence.
     body = " ".join([first, *words, draw(_WORD)])
@@ -376,7 +384,7 @@ def _article(draw: st.DrawFn) -> tuple[str, list[tuple[int, int]], list[tuple[in
     return "".join(parts), sentence_spans, boiler_spans
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_article(), st.sampled_from([256, 128, 64]), st.sampled_from([120, 60, 160]))
 def test_property_chunking_keeps_every_article_sentence(
     article: tuple[str, list[tuple[int, int]], list[tuple[int, int]]],

@@ -123,3 +123,22 @@ def test_duplicate_ids_and_bad_json_are_rejected():
         parse_lines(["{oops"])
     with pytest.raises(InvalidDocumentError, match="not found"):
         load_gold(Path("/nonexistent/gold.jsonl"))
+
+
+def test_every_answer_group_is_backed_by_the_items_own_evidence(gold):
+    from eval.metrics import groups_matched
+
+    for item in gold:
+        if item.expects_abstain:
+            continue
+        quotes = "\n".join(ev.quote for ev in item.evidence)
+        assert all(groups_matched(item.answers, quotes)), (item.id, item.question)
+
+
+def test_forbidden_claims_are_absent_from_the_corpus(gold, seed_texts):
+    from eval.metrics import alias_matches
+
+    corpus = "\n".join(seed_texts.values())
+    for item in gold:
+        for alias in item.forbidden:
+            assert not alias_matches(alias, corpus), (item.id, alias)

@@ -356,3 +356,24 @@ def test_report_files_with_compare(tmp_path: Path):
     assert "Items judged wrong (1)" in md
     assert (tmp_path / "compare.png").stat().st_mode & 0o044  # readable by others
     assert compare_table({"bm25": run, "hybrid": run}).row_count > 10
+
+
+@pytest.mark.integration
+def test_cli_url_mode_with_compare_against_a_live_app(tmp_path: Path):
+    from service.cli import main
+    from service.http.app import create_app
+    from service.settings import Settings
+    from tests.http_fakes import fake_parts, live_server
+
+    index, pipeline = fake_parts()
+    settings = Settings(index_dir=Path("/nonexistent"), rate_limit_per_minute=100_000)
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("\n".join(json.dumps(i.to_json()) for i in _fake_items()), encoding="utf-8")
+    with live_server(create_app(settings, index=index, pipeline=pipeline)) as url:
+        argv = ["eval", "--url", url, "--gold", str(gold), "--compare", "--out", str(tmp_path)]
+        assert main(argv) == 0
+        assert main(["eval", "--url", url, "--model", "x"]) == 2  # the service picks its model
+    data = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert data["config"]["target"] == f"url {url}"
+    assert set(data["compare"]) == {"dense", "bm25", "hybrid"}
+    assert pipeline.calls == len(_fake_items())  # compare reuses the answers, asks once each

@@ -8,11 +8,14 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from service.answer import Answer
 from service.http.app import create_app
 from service.settings import Settings
 from tests.http_fakes import FakeDocumentFactory, FakeIndex, FakePipeline, fake_parts
@@ -270,3 +273,34 @@ def test_documents_change_while_questions_run(tmp_path: Path) -> None:
             f.result()
     assert errors == []
     assert index.n_documents == 5
+
+
+class DegradedPipeline(FakePipeline):
+    """Answers like the fake, flagged as produced by a fallback generator."""
+
+    def answer(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Any = None,
+        model: str | None = None,
+    ) -> Answer:
+        base = super().answer(question, top_k, filters, model)
+        return replace(base, degraded=True, degraded_reason="fallback generator")
+
+
+def test_degraded_answers_are_counted(tmp_path: Path) -> None:
+    index = FakeIndex.from_seeds()
+    app = create_app(Settings(index_dir=tmp_path), index=index, pipeline=DegradedPipeline(index))
+    with TestClient(app) as c:
+        body = c.post("/ask", json={"question": QUESTION}).json()
+        assert body["degraded"] is True
+        assert body["degraded_reason"] == "fallback generator"
+        c.post(
+            "/v1/chat/completions",
+            json={"model": "citeqa", "messages": [{"role": "user", "content": QUESTION}]},
+        )
+        text = c.get("/metrics").text
+    assert 'citeqa_answers_degraded_total{endpoint="ask"} 1.0' in text
+    assert 'citeqa_answers_degraded_total{endpoint="chat"} 1.0' in text
+    assert 'citeqa_answers_total{endpoint="chat"} 1.0' in text

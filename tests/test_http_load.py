@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,13 @@ def test_load_small_no_errors() -> None:
         assert result.throughput_rps > 0
 
 
+# `make test` sends 400 requests to the real service; CITEQA_LOAD_REQUESTS=2000 runs the full
+# bounded load here (python -m eval.load does the same and reports the figures).
+_REAL_REQUESTS = int(os.environ.get("CITEQA_LOAD_REQUESTS", "400"))
+
+
 @pytest.mark.slow
-def test_load_2000_requests_real_service(seed_index_dir: Path, tmp_path: Path) -> None:
+def test_load_real_service_no_errors(seed_index_dir: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     shutil.copytree(seed_index_dir, index_dir)
     port = free_port()
@@ -44,10 +50,12 @@ def test_load_2000_requests_real_service(seed_index_dir: Path, tmp_path: Path) -
     results: list[Any] = []
     try:
         wait_ready(url)
-        results.append(http_load(url, "/search", [{"query": q} for q in questions * 40][:1000], 20))
-        results.append(http_load(url, "/ask", [{"question": q} for q in questions * 40][:1000], 20))
+        half = _REAL_REQUESTS // 2
+        bodies = questions * (half // len(questions) + 1)
+        results.append(http_load(url, "/search", [{"query": q} for q in bodies][:half], 20))
+        results.append(http_load(url, "/ask", [{"question": q} for q in bodies][:half], 20))
     finally:
         stop_server(proc)
     for result in results:
-        assert result.requests == 1000
+        assert result.requests == _REAL_REQUESTS // 2
         assert result.errors == 0, result.status_counts

@@ -54,3 +54,12 @@ def test_save_load_mmap_round_trip(tmp_path: Path) -> None:
     empty = Bm25Store.build([], [])
     empty.save(tmp_path / "e")
     assert Bm25Store.load(tmp_path / "e").search("troops", 3) == []
+
+
+def test_rebuild_with_previous_matches_fresh_build() -> None:
+    first = Bm25Store.build([1, 2, 3], TEXTS[:3])
+    again = Bm25Store.build([2, 3, 4], TEXTS[1:], previous=first)
+    fresh = Bm25Store.build([2, 3, 4], TEXTS[1:])
+    for query in ("defense pact", "no-fly zone", "recruits combat", "Kursk"):
+        assert again.search(query, 3) == fresh.search(query, 3)
+    assert again.search("Kursk troops", 3) == []
