@@ -71,15 +71,10 @@ Loader = Callable[[Settings], tuple[ServedIndex, ServedPipeline]]
 
 def load_components(settings: Settings) -> tuple[ServedIndex, ServedPipeline]:
     """Loads the embedder and index (building it from the seeds when absent) and the pipeline."""
-    import faiss
-
     from index.corpus import CorpusIndex, build_index
     from index.embedding import load_default_embedder
     from service.pipeline import build_pipeline
 
-    # Each request searches one vector; FAISS's OpenMP team only adds hand-off waits there (on a
-    # busy 2-core box a 41-vector search took 36 ms with 2 threads, 0.01 ms with 1).
-    faiss.omp_set_num_threads(1)
     t0 = time.perf_counter()
     embedder = load_default_embedder(kind=settings.embedder)
     t1 = time.perf_counter()
