@@ -62,6 +62,8 @@ class Plan:
     concurrent_requests: int
     clients: int
     scale: int
+    questions: int = 1000
+    chunks: int = 100_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -103,6 +105,8 @@ def bench_command(args: argparse.Namespace) -> int:
         concurrent_requests=32 if quick else 800,
         clients=4 if quick else int(args.clients),
         scale=int(args.scale) if args.scale is not None else (2000 if quick else 100_000),
+        questions=5 if quick else 1000,
+        chunks=8 if quick else 100_000,
     )
     results = run_bench(plan, seeds=args.seeds, server_embedder=args.server_embedder)
     results["quick"] = quick
@@ -127,7 +131,7 @@ def run_bench(plan: Plan, *, seeds: Path, server_embedder: str) -> dict[str, Any
         "machine": {"cpus": os.cpu_count(), "loadavg_start": list(os.getloadavg())},
         "plan": plan.__dict__,
     }
-    questions = load_questions()
+    questions = load_questions()[: plan.questions]
     short = [q["question"] for q in questions] or list(FALLBACK_QUESTIONS)
 
     with tempfile.TemporaryDirectory(prefix="citeqa-bench-") as tmp:
@@ -170,7 +174,8 @@ def run_bench(plan: Plan, *, seeds: Path, server_embedder: str) -> dict[str, Any
             torch.set_num_threads(threads)
 
         console.log("ingest: full index build vs the bare forward pass")
-        chunks = seed_chunks(seeds)
+        # --quick times a few chunks only; the full run uses every seed chunk.
+        chunks = seed_chunks(seeds)[: plan.chunks]
         from index.corpus import CorpusIndex, build_index
 
         report = build_index([seeds], index_dir, torch_embedder)

@@ -301,6 +301,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     args = parser.parse_args(argv)
+    # Same threading as `citeqa serve` (see service/http/cli.py), so in-process is comparable.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     if not (args.index_dir / "manifest.json").exists():
         from index.corpus import build_index
         from index.embedding import load_default_embedder

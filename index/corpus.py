@@ -63,7 +63,9 @@ ProgressFn = Callable[[int, int], None]
 
 MAX_TOP_K = 100
 FILTER_KEYS = ("doc_id", "title_contains")
-# Measured on tests/data/retrieval_questions.jsonl: see README / the store engineer's note.
+# Whether the model sees "title\nchunk". Measured on tests/data/retrieval_questions.jsonl (30
+# questions, real model): with the title, hybrid top-1 0.63 / MRR 0.77; without, 0.80 / 0.90. The
+# seed titles all say "North Korean troops in Ukraine", so they blur chunks together.
 TITLE_PREFIX = False
 _EMBED_BATCH = 256
 
@@ -394,7 +396,7 @@ class CorpusIndex:
                 gone |= set(old.docs) - set(by_id)
             changed = [d for d in by_id.values() if not _same_document(old.docs.get(d.id), d)]
             unchanged = len(by_id) - len(changed)
-            if not changed and not gone:
+            if not changed and not gone and not self._detached:
                 return IngestReport(
                     len(by_id),
                     0,

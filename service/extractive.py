@@ -23,7 +23,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from service.citations import (
@@ -34,7 +35,14 @@ from service.citations import (
     split_sentences,
 )
 from service.conflicts import attribution, citation_value
-from service.question import STOPWORDS, QuestionAnalysis, analyze_question, canonical, words
+from service.question import (
+    STOPWORDS,
+    QuestionAnalysis,
+    analyze_question,
+    canonical,
+    words,
+    wordset,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -52,15 +60,21 @@ RARE_NAME_SHARE = 0.3
 # "Which country ...": the answer is an instance of these, the word itself need not appear.
 _CATEGORY_HEADS = frozenset(
     canonical(w)
-    for w in "country nation region city town place organisation organization group agency "
-    "person people official leader month year day date state government body institution "
-    "side party alliance".split()
+    for w in wordset(
+        """
+        country nation region city town place organisation organization group agency person
+        people official leader month year day date state government body institution side party
+        alliance
+        """
+    )
 )
-_PLACE_TERMS = frozenset(
-    canonical(w)
-    for w in "north south korea russia ukraine western european america united states middle "
-    "east asia europe peninsula".split()
+_PLACE_WORDS = wordset(
+    """
+    north south korea russia ukraine western european america united states middle east asia
+    europe peninsula china japan india iran israel syria
+    """
 )
+_PLACE_TERMS = frozenset(canonical(w) for w in _PLACE_WORDS)
 
 _DATE_RE = re.compile(
     r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
@@ -138,7 +152,7 @@ class ExtractiveAnswerer:
         if missing:
             shown = ", ".join(_surface(question, t) for t in missing)
             return f"{ABSTAIN_TOKEN}: the retrieved passages do not mention {shown}"
-        absent = [t for t in analysis.terms if t not in vocab]
+        absent = [t for t in analysis.terms if not _has(t, vocab)]
         if len(absent) * 2 > len(analysis.terms):
             # Most of what the question talks about appears nowhere in the passages.
             shown = ", ".join(_surface(question, t) for t in absent)
@@ -150,12 +164,14 @@ class ExtractiveAnswerer:
 
     def _score(self, a: QuestionAnalysis, cands: Sequence[_Candidate]) -> list[_Scored]:
         n = max(len(cands), 1)
-        df = {t: sum(1 for c in cands if t in c.terms) for t in a.terms}
+        df = {t: sum(1 for c in cands if _has(t, c.terms)) for t in a.terms}
         names = set(a.names)
         weights: dict[str, float] = {}
         for t in a.terms:
             idf = math.log(1.0 + n / (1.0 + df[t]))
             boost = 2.0 if t in (a.focus, a.head) else 1.5 if t in names else 1.0
+            if t == a.head and t in _CATEGORY_HEADS:
+                boost = ABSENT_TERM_WEIGHT  # "which country": the answer names one instead
             if df[t] == 0:
                 # A word no passage uses is mostly a paraphrase ("leads" for "Secretary-General");
                 # key words that are absent already made the answer abstain.
@@ -169,7 +185,7 @@ class ExtractiveAnswerer:
         for c in cands:
             if rare and len(rare & c.terms) < MIN_NAME_SHARE * len(rare):
                 continue  # a sentence about other people or places
-            cov = sum(w for t, w in weights.items() if t in c.terms) / total
+            cov = sum(w for t, w in weights.items() if _has(t, c.terms)) / total
             has_type = _has_answer_type(a, c)
             text = c.text.rstrip()
             penalty = 0.0
@@ -188,7 +204,8 @@ class ExtractiveAnswerer:
         best_per_doc: dict[str, _Scored] = {}
         for s in scored:
             # "How many were killed": a figure for troops that were merely sent does not answer.
-            if predicates and len(predicates & s.cand.terms) * 2 < len(predicates):
+            hits = sum(1 for t in predicates if _has(t, s.cand.terms))
+            if predicates and hits * 2 < len(predicates):
                 continue
             if s.has_type and s.coverage >= MIN_EXTRA_COUNT_COVERAGE:
                 best_per_doc.setdefault(s.cand.source.doc_id, s)
@@ -240,9 +257,26 @@ def _candidates(sources: Sequence[Source]) -> list[_Candidate]:
             if key in seen or len(words(text)) < 4 or looks_like_instruction(text):
                 continue
             seen.add(key)
-            terms = frozenset(canonical(w) for w in words(text))
+            terms = _with_prefixes(canonical(w) for w in words(text))
             out.append(_Candidate(source=src, start=start, end=end, terms=terms))
     return out
+
+
+_PREFIX = 6
+
+
+def _with_prefixes(terms: Iterable[str]) -> frozenset[str]:
+    """Terms plus "~prefix" keys, so "parliament" meets "parliamentary" (see :func:`_has`)."""
+    out = set()
+    for t in terms:
+        out.add(t)
+        if len(t) >= _PREFIX:
+            out.add("~" + t[:_PREFIX])
+    return frozenset(out)
+
+
+def _has(term: str, terms: AbstractSet[str]) -> bool:
+    return term in terms or (len(term) >= _PREFIX and "~" + term[:_PREFIX] in terms)
 
 
 def _rare_predicates(a: QuestionAnalysis, cands: Sequence[_Candidate]) -> frozenset[str]:
@@ -251,10 +285,10 @@ def _rare_predicates(a: QuestionAnalysis, cands: Sequence[_Candidate]) -> frozen
     n = max(len(cands), 1)
     skip = {a.focus, *a.modifiers, *a.names}
     out = set()
-    for t in a.terms:
+    for t in a.predicates:
         if t in skip:
             continue
-        df = sum(1 for c in cands if t in c.terms)
+        df = sum(1 for c in cands if _has(t, c.terms))
         if 0 < df <= RARE_NAME_SHARE * n:
             out.add(t)
     return frozenset(out)
@@ -266,9 +300,9 @@ def _missing_key_terms(a: QuestionAnalysis, vocab: set[str], name_vocab: set[str
     Names must appear capitalised ("New Year" is not matched by "new" and "year").
     """
     missing: list[str] = []
-    if a.focus and a.focus not in vocab:
+    if a.focus and not _has(a.focus, vocab):
         missing.append(a.focus)
-    if a.head and a.head not in vocab and a.head not in _CATEGORY_HEADS and a.head not in missing:
+    if a.head and not _has(a.head, vocab) and a.head not in _CATEGORY_HEADS:
         missing.append(a.head)
     missing += [n for n in a.numbers if n not in vocab]
     absent_names = [n for n in a.names if n not in name_vocab]
@@ -328,8 +362,14 @@ def _person_like(a: QuestionAnalysis, name: str) -> bool:
     if not parts:
         return False
     if len(parts) == 1:
-        word = tokens[0]
-        return parts[0] not in a.terms and not word.lower().endswith(("an", "ese", "ish"))
+        # Capitals stand for governments ("Pyongyang denies"); countries and demonyms are too
+        # vague to answer "who".
+        low = tokens[0].lower().replace("’", "'").removesuffix("'s")
+        return (
+            parts[0] not in a.terms
+            and low not in _PLACE_WORDS
+            and not low.endswith(("an", "ese", "ish"))
+        )
     return any(p not in a.terms and p not in _PLACE_TERMS for p in parts)
 
 

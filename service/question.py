@@ -122,6 +122,8 @@ def stem(word: str) -> str:
     w = w.strip("'-.")
     if len(w) <= 3:
         return w
+    if w.endswith("ly") and len(w) > 5:
+        w = w[:-2]
     if w.endswith("ies") and len(w) > 4:
         return w[:-3] + "y"
     if w.endswith("ing") and len(w) > 5:
@@ -185,6 +187,7 @@ class QuestionAnalysis:
     numbers: tuple[str, ...]
     modifiers: tuple[str, ...] = ()  # words qualifying the counted noun ("North Korean")
     head: str | None = None  # the noun after "what"/"which" ("what salary ..."), if any
+    predicates: tuple[str, ...] = ()  # what happened to it: "killed" in "were killed"
 
     @property
     def key_terms(self) -> tuple[str, ...]:
@@ -213,6 +216,11 @@ def analyze_question(question: str) -> QuestionAnalysis:
         numbers=numbers,
         modifiers=modifiers,
         head=_wh_head(q) if qtype == "what" else None,
+        predicates=tuple(
+            canonical(m.group(1))
+            for m in re.finditer(r"\b(?:is|are|was|were|been|get|got|being)\s+([a-z]+)", q.lower())
+            if m.group(1) not in STOPWORDS
+        ),
     )
 
 

@@ -270,3 +270,16 @@ def test_copied_index_folder_opens(
     dst = tmp_path / "copy"
     shutil.copytree(index.path, dst)
     assert CorpusIndex.open(dst, emb).n_documents == 3
+
+
+def test_ingest_of_only_bad_files_still_creates_an_empty_index(
+    tmp_path: Path, emb: HashingEmbedder
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "empty.txt").write_text("", encoding="utf-8")
+    report = build_index([src], tmp_path / "idx", emb)
+    assert len(report.skipped) == 1
+    idx = CorpusIndex.open(tmp_path / "idx", emb)
+    assert idx.n_documents == 0
+    assert idx.search("anything") == []

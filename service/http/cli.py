@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    # One OpenMP thread per request: the server gets its parallelism from concurrent requests in
+    # worker threads. With torch's and faiss's OpenMP pools both at 2 threads on a busy 2-core
+    # machine, their spinning workers made one search ~30x slower (1000 ms vs 30 ms p50).
+    # Set before the background loader imports torch/faiss; an explicit value is respected.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     from service.http.app import create_app
     from service.http.logs import configure_json_logging
     from service.settings import Settings
