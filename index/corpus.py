@@ -50,6 +50,7 @@ from index.manifest import (
 )
 from index.models import Chunk, Document, Hit
 from index.retriever import MODES, Mode, Retriever
+from index.rwlock import RWLock
 from index.tokenizer import TextTokenizer, load_default_tokenizer
 from index.vector_store import FaissStore
 
@@ -99,41 +100,6 @@ class _State:
     next_row: int
 
 
-class _RWLock:
-    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-        self._waiting_writers = 0
-
-    def acquire_read(self) -> None:
-        with self._cond:
-            while self._writer or self._waiting_writers:
-                self._cond.wait()
-            self._readers += 1
-
-    def release_read(self) -> None:
-        with self._cond:
-            self._readers -= 1
-            if not self._readers:
-                self._cond.notify_all()
-
-    def acquire_write(self) -> None:
-        with self._cond:
-            self._waiting_writers += 1
-            while self._writer or self._readers:
-                self._cond.wait()
-            self._waiting_writers -= 1
-            self._writer = True
-
-    def release_write(self) -> None:
-        with self._cond:
-            self._writer = False
-            self._cond.notify_all()
-
-
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
     """The JSON shape of a hit (CLI ``search --json``, HTTP ``/search``)."""
     return {
@@ -170,7 +136,7 @@ class CorpusIndex:
         self.embedder = embedder
         self._state = state
         self._tokenizer = tokenizer
-        self._rw = _RWLock()
+        self._rw = RWLock()
         self._write_mutex = threading.Lock()
         # True for an index made by create(persist=False) until its first commit: it replaces
         # whatever is on disk instead of building on it.

@@ -46,7 +46,7 @@ from service.question import (
 
 logger = logging.getLogger(__name__)
 
-MIN_COVERAGE = 0.5
+MIN_COVERAGE = 0.35
 MIN_COUNT_COVERAGE = 0.45
 # Further documents' figures join the first one's at a lower bar: the counted noun and a figure
 # are required anyway, and leaving out a differing figure would hide a conflict.
@@ -64,7 +64,7 @@ _CATEGORY_HEADS = frozenset(
         """
         country nation region city town place organisation organization group agency person
         people official leader month year day date state government body institution side party
-        alliance
+        alliance issue problem matter aspect factor topic development event step move action
         """
     )
 )

@@ -57,6 +57,7 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
     ),
     ("send", "sent", "deploy", "dispatch", "station", "transfer", "sending", "deployment"),
     ("korea", "korean", "pyongyang", "dprk"),
+    ("south", "seoul"),
     ("russia", "russian", "moscow", "kremlin"),
     ("ukraine", "ukrainian", "kyiv", "kiev"),
     ("america", "american", "u.s", "usa", "washington"),
@@ -89,7 +90,8 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
 _SYNONYMS: dict[str, str] = {w: group[0] for group in _GROUPS for w in group}
 
 _COUNT_RE = re.compile(
-    r"\b(how many|how much|number of|how large|how big|size of|count of|total of|figure for)\b",
+    r"\b(how many|how much|number of|how large|how big|size of|count of|total of|figure for|"
+    r"(?:what|which)(?: [a-z\-]+){0,3}? (?:figure|figures|number|estimate|total|tally|count))\b",
     re.IGNORECASE,
 )
 # "Which leader ...", "what South Korean minister ...": a who-question in disguise.
@@ -258,6 +260,15 @@ def _focus(q: str, qtype: QuestionType) -> tuple[str | None, tuple[str, ...]]:
     m = _COUNT_RE.search(low)
     if m is None:
         return None, ()
+    inside = words(m.group(0))
+    if inside[0] in ("what", "which"):
+        # "what approximate troop figure ...": the counted thing sits before "figure", or after
+        # "for"/"of" ("what estimate ... for the deployment").
+        before = [w for w in inside[1:-1] if w not in STOPWORDS and not _ADJECTIVE_RE.search(w)]
+        if before:
+            return canonical(before[-1]), tuple(canonical(w) for w in before[:-1])
+        after = re.search(r"\b(?:for|of)\s+(?:the\s+|a\s+)?([a-z]+)", low[m.end() :])
+        return (canonical(after.group(1)) if after else None), ()
     tail = words(low[m.end() :])
     phrase: list[str] = []
     # "how many tanks did ..." has the noun first; "how much did Russia pay" has none.
@@ -288,6 +299,10 @@ def _focus(q: str, qtype: QuestionType) -> tuple[str | None, tuple[str, ...]]:
     return None, ()
 
 
+_ADJECTIVE_RE = re.compile(
+    r"(?:ate|al|ous|ive|ic|ful|able|ible|ent|ant)$|^(?:main|key|major|other|specific|exact|new|"
+    r"first|last|total|current|overall|latest|rough|big|large|small)$"
+)
 _HEAD_SKIP = wordset("kind sort type types kinds sorts one two three four five several")
 
 
@@ -302,10 +317,10 @@ def _wh_head(q: str) -> str | None:
         if rest[1].lower() not in ("the", "a", "an") or rest[2].lower() in STOPWORDS:
             return None
         return canonical(rest[2])
-    for w in rest[:3]:
+    for w in rest[:4]:
         low = w.lower()
-        if low in _HEAD_SKIP or low == "of" or w[0].isupper():
-            continue  # "what kind of treaty", "which Russian region"
+        if low in _HEAD_SKIP or low == "of" or w[0].isupper() or _ADJECTIVE_RE.search(low):
+            continue  # "what kind of treaty", "which Russian region", "what approximate figure"
         if low in _AUX or low in STOPWORDS:
             return None
         return canonical(w)

@@ -58,6 +58,7 @@ def test_switches_to_hnsw_at_threshold_and_uses_tombstones() -> None:
     assert len(hits) == 10
     assert all(i not in (3, 4, 5) for i, _ in hits)
     assert store.search(x[90], 1)[0][0] == 90
+    assert [i for i, _ in store.search(x[3], 2, allowed=[3, 70])] == [70]  # tombstone excluded
 
 
 def test_compaction_when_tombstones_exceed_ratio() -> None:
