@@ -46,7 +46,7 @@ from service.question import (
 
 logger = logging.getLogger(__name__)
 
-MIN_COVERAGE = 0.35
+MIN_COVERAGE = 0.4
 MIN_COUNT_COVERAGE = 0.45
 # Further documents' figures join the first one's at a lower bar: the counted noun and a figure
 # are required anyway, and leaving out a differing figure would hide a conflict.
@@ -181,6 +181,8 @@ class ExtractiveAnswerer:
         # Names most passages share (the corpus's topic, e.g. "North Korea") do not discriminate;
         # rarer ones ("NATO", "United States") must be in the answer sentence.
         rare = {t for t in names if 0 < df[t] <= RARE_NAME_SHARE * n}
+        if a.qtype == "count":
+            rare = set()  # figures are checked against the counted noun and its modifiers
         out = []
         for c in cands:
             if rare and len(rare & c.terms) < MIN_NAME_SHARE * len(rare):
@@ -328,7 +330,7 @@ def _has_answer_type(a: QuestionAnalysis, c: _Candidate) -> bool:
         return bool(_DATE_RE.search(text))
     if a.qtype == "who":
         return any(
-            _person_like(a, m.group(0))
+            _person_like(a, m.group(0), text[m.end() :])
             for m in _NAME_RE.finditer(text)
             # A capitalised first word alone is just the start of the sentence.
             if m.start() > 0 or len(words(m.group(0))) > 1
@@ -351,7 +353,7 @@ def _modifiers_match(a: QuestionAnalysis, text: str) -> bool:
     return False
 
 
-def _person_like(a: QuestionAnalysis, name: str) -> bool:
+def _person_like(a: QuestionAnalysis, name: str, after: str = "") -> bool:
     """A name of a person or organisation the question does not already contain.
 
     Multi-word names need one word that is not a place ("South Korean" is no answer to "who");
@@ -365,11 +367,12 @@ def _person_like(a: QuestionAnalysis, name: str) -> bool:
         # Capitals stand for governments ("Pyongyang denies"); countries and demonyms are too
         # vague to answer "who".
         low = tokens[0].lower().replace("’", "'").removesuffix("'s")
-        return (
-            parts[0] not in a.terms
-            and low not in _PLACE_WORDS
-            and not low.endswith(("an", "ese", "ish"))
-        )
+        if parts[0] in a.terms or low in _PLACE_WORDS or low.endswith(("an", "ese", "ish")):
+            return False
+        if parts[0] in _PLACE_TERMS:
+            # A capital acting ("Pyongyang denies ...") answers "who"; "with Moscow" does not.
+            return bool(re.match(r"\s+[a-z]+(?:s|ed)\b", after))
+        return True
     return any(p not in a.terms and p not in _PLACE_TERMS for p in parts)
 
 

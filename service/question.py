@@ -91,7 +91,8 @@ _SYNONYMS: dict[str, str] = {w: group[0] for group in _GROUPS for w in group}
 
 _COUNT_RE = re.compile(
     r"\b(how many|how much|number of|how large|how big|size of|count of|total of|figure for|"
-    r"(?:what|which)(?: [a-z\-]+){0,3}? (?:figure|figures|number|estimate|total|tally|count))\b",
+    r"(?:what|which)(?: [a-z\-]+){0,3}? (?:figures?|numbers?|estimates?|totals?|tally|counts?)|"
+    r"estimates? of|figures? for|figures? on|troop numbers|troop levels?|strength of)\b",
     re.IGNORECASE,
 )
 # "Which leader ...", "what South Korean minister ...": a who-question in disguise.

@@ -39,6 +39,8 @@ POSITIVE = {
         "throughput_ratio",
         "search_over_bare",
         "ask_over_bare",
+        "search_over_bare_1thread",
+        "ask_over_bare_1thread",
     ),
     "scale": ("n", "dim", "p50_ms", "exact_p50_ms", "load_ms"),
 }
