@@ -23,6 +23,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check torch==2.13.0 $(QUIET_PIP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock $(QUIET_PIP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
+	@# Export the ONNX query model once from the verified local weights (no download).
+	$(PY) -m index.onnx_export
 	@touch $(STAMP)
 
 lint: setup

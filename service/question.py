@@ -229,6 +229,8 @@ def analyze_question(question: str) -> QuestionAnalysis:
 
 def _question_type(q: str) -> QuestionType:
     low = q.lower()
+    if re.match(r"\s*(?:who|whom|whose)\b", low):
+        return "who"  # "who reported the troop numbers?" wants a name, not a figure
     if _COUNT_RE.search(low):
         return "count"
     if _PERSON_RE.search(low):
