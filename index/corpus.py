@@ -49,6 +49,7 @@ from index.manifest import (
     write_manifest,
 )
 from index.models import Chunk, Document, Hit
+from index.rerank import FeatureReranker
 from index.retriever import MODES, Mode, Retriever
 from index.rwlock import RWLock
 from index.tokenizer import TextTokenizer, load_default_tokenizer
@@ -141,6 +142,8 @@ class CorpusIndex:
         # True for an index made by create(persist=False) until its first commit: it replaces
         # whatever is on disk instead of building on it.
         self._detached = False
+        # One per index so its sentence-vector cache outlives single queries.
+        self._reranker = FeatureReranker(embedder)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -276,7 +279,13 @@ class CorpusIndex:
             allowed = _allowed_rows(state, filters)
             if allowed is not None and not allowed:
                 return []
-            retriever = Retriever(self.embedder, state.vectors, state.keywords)
+            retriever = Retriever(
+                self.embedder,
+                state.vectors,
+                state.keywords,
+                reranker=self._reranker,
+                text_of=lambda row: _row_text(state, row),
+            )
             rows = retriever.search(query, top_k, mode, allowed=allowed, query_vector=vector)
             hits: list[Hit] = []
             seen: set[str] = set()
@@ -547,6 +556,11 @@ class CorpusIndex:
         self._detached = False
         generations.remove_stale_generations(self.path, keep={generation, previous})
         return manifest
+
+
+def _row_text(state: _State, row: int) -> str | None:
+    chunk_id = state.chunk_of_row.get(row)
+    return state.chunks[chunk_id].text if chunk_id is not None else None
 
 
 def _check_top_k(top_k: int) -> None:

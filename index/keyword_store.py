@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,6 +158,21 @@ class Bm25Store:
             candidates = candidates[part]
         order = candidates[np.argsort(-scores[candidates], kind="stable")]
         return [(int(self._row_ids[i]), float(scores[i])) for i in order]
+
+    def word_idf(self, word: str) -> float:
+        """BM25 IDF of ``word`` (after this store's tokenising) over the live rows.
+
+        A word that tokenises to nothing or is unseen counts as rare (document frequency 0).
+        """
+        n_docs = len(self._row_ids)
+        tokens = self.tokenize(word)
+        df = 0
+        if tokens and self._bm25 is not None:
+            token_id = self._bm25.vocab_dict.get(tokens[0])
+            if token_id is not None:
+                indptr = self._bm25.scores["indptr"]
+                df = int(indptr[token_id + 1] - indptr[token_id])
+        return math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))
 
     def save(self, folder: Path) -> None:
         """Write the bm25s index and the row-id mapping under ``folder/bm25`` (fsynced)."""

@@ -3,11 +3,13 @@
 The corpus layer maps row ids to chunks. Fusion is reciprocal rank fusion (RRF): each list
 contributes ``weight / (rrf_k + rank)``; it needs no score calibration between cosine and BM25.
 Dense-only vs fused numbers on ``tests/data/retrieval_questions.jsonl`` decide the default.
+Hybrid search then re-orders the fused top candidates with :class:`index.rerank.FeatureReranker`
+when one is given (with a ``text_of`` lookup for row texts).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from index.embedding import Embedder
 from index.keyword_store import Bm25Store
+from index.rerank import Candidate, FeatureReranker
 from index.vector_store import VectorStore
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -67,6 +70,8 @@ class Retriever:
         rrf_k: int = RRF_K,
         dense_weight: float = DENSE_WEIGHT,
         depth: int = 30,
+        reranker: FeatureReranker | None = None,
+        text_of: Callable[[int], str | None] | None = None,
     ) -> None:
         self.embedder = embedder
         self.vectors = vectors
@@ -74,6 +79,8 @@ class Retriever:
         self.rrf_k = rrf_k
         self.dense_weight = dense_weight
         self.depth = depth
+        self.reranker = reranker
+        self.text_of = text_of
 
     def search(
         self,
@@ -108,6 +115,8 @@ class Retriever:
             weights=[self.dense_weight, 1.0],
             rrf_k=self.rrf_k,
         )
+        if self.reranker is not None and self.text_of is not None and dense:
+            fused = self._rerank(self.reranker, self.text_of, query, vec, fused, dense_scores)
         return [
             ScoredRow(
                 r,
@@ -117,3 +126,30 @@ class Retriever:
             )
             for r, s in fused[:k]
         ]
+
+    def _rerank(
+        self,
+        reranker: FeatureReranker,
+        text_of: Callable[[int], str | None],
+        query: str,
+        query_vector: np.ndarray,
+        fused: list[tuple[int, float]],
+        dense_scores: dict[int, float],
+    ) -> list[tuple[int, float]]:
+        """``fused`` with its top ``reranker.depth`` rows re-ordered; scores stay non-increasing."""
+        # A row missing from the dense list ranked below all of it, so (exact search) its cosine
+        # is at most the lowest one listed.
+        floor = min(dense_scores.values())
+        candidates: list[Candidate] = []
+        for row, _ in fused[: reranker.depth]:
+            text = text_of(row)
+            if text is None:
+                break
+            candidates.append(Candidate(row, text, dense_scores.get(row, floor)))
+        head = reranker.rerank(query, query_vector, candidates, self.keywords.word_idf)
+        out = list(head)
+        last = head[-1][1] if head else float("inf")
+        for row, score in fused[len(candidates) :]:
+            last = min(last, score)
+            out.append((row, last))
+        return out

@@ -53,10 +53,16 @@ MIN_COUNT_COVERAGE = 0.45
 MIN_EXTRA_COUNT_COVERAGE = 0.3
 MAX_QUOTE_CHARS = 260
 _TYPE_BONUS = 0.25
+_EXPLICIT_DATE_BONUS = 0.1
 ABSENT_TERM_WEIGHT = 0.3
 # Share of the question's names (North Korea, NATO, Zelenskyy...) an answer sentence must contain.
 MIN_NAME_SHARE = 0.5
 RARE_NAME_SHARE = 0.3
+# A missing category word ("what protection ...") is forgiven only for questions that say this much.
+MIN_OTHER_TERMS = 3
+# Abstract nouns ("protection", "reputation") name a kind of answer and are often paraphrased;
+# concrete ones ("brigade", "tanks") name the thing asked for.
+_ABSTRACT_RE = re.compile(r"(?:tion|sion|ment|ity|ness|ance|ence|ship|ism|ure|ing|ure|ent|y)$")
 # "Which country ...": the answer is an instance of these, the word itself need not appear.
 _CATEGORY_HEADS = frozenset(
     canonical(w)
@@ -75,12 +81,20 @@ _PLACE_WORDS = wordset(
     """
 )
 _PLACE_TERMS = frozenset(canonical(w) for w in _PLACE_WORDS)
+_TIME_UNITS = frozenset(canonical(w) for w in wordset("year month day date time week season"))
 
 _DATE_RE = re.compile(
     r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
     r"December)\b(?:\s+\d{1,2})?(?:,?\s+(?:19|20)\d\d)?|\b(?:19|20)\d\d\b|"
     r"\b(?:earlier|later|last|this|next) (?:this )?(?:year|month|week|spring|summer|autumn|fall|"
-    r"winter)\b",
+    r"winter)\b|"
+    # "enters its second year": a point in time counted from a start.
+    r"\b(?:first|second|third|fourth|fifth|sixth|\d+(?:st|nd|rd|th)) (?:year|month|week|day)\b",
+)
+# A calendar date or year says more than "earlier this year".
+_EXPLICIT_DATE_RE = re.compile(
+    r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\b|\b(?:19|20)\d\d\b"
 )
 _CAUSE_RE = re.compile(
     r"\b(?:because|due to|in order to|so that|motives?|reasons?|driven by|as a result|"
@@ -149,6 +163,14 @@ class ExtractiveAnswerer:
             vocab |= c.terms
             name_vocab |= {canonical(w) for w in words(c.text) if w[0].isupper()}
         missing = _missing_key_terms(analysis, vocab, name_vocab)
+        if (
+            missing == [analysis.head]
+            and _ABSTRACT_RE.search(analysis.head or "")
+            and _covered_without(analysis, cands, analysis.head)
+        ):
+            # "What protection did Ukraine request ...": the category word is a paraphrase when
+            # one sentence holds everything else the question says.
+            missing = []
         if missing:
             shown = ", ".join(_surface(question, t) for t in missing)
             return f"{ABSTAIN_TOKEN}: the retrieved passages do not mention {shown}"
@@ -159,6 +181,11 @@ class ExtractiveAnswerer:
             return f"{ABSTAIN_TOKEN}: the retrieved passages do not mention {shown}"
         scored = self._score(analysis, cands)
         if analysis.qtype == "count":
+            unknown = _unknown_predicates(analysis, vocab)
+            if unknown:
+                # "How many soldiers were captured": nothing retrieved says any were.
+                shown = ", ".join(_surface(question, t) for t in unknown)
+                return f"{ABSTAIN_TOKEN}: the retrieved passages do not mention {shown}"
             return self._count_reply(analysis, scored, _rare_predicates(analysis, cands))
         return self._general_reply(analysis, scored)
 
@@ -172,6 +199,10 @@ class ExtractiveAnswerer:
             boost = 2.0 if t in (a.focus, a.head) else 1.5 if t in names else 1.0
             if t == a.head and t in _CATEGORY_HEADS:
                 boost = ABSENT_TERM_WEIGHT  # "which country": the answer names one instead
+            if a.qtype == "when" and t in _TIME_UNITS:
+                boost = ABSENT_TERM_WEIGHT  # "in what month and year": the answer gives a date
+            if t == a.role:
+                boost = ABSENT_TERM_WEIGHT  # "which leaders signed": the answer names them
             if df[t] == 0:
                 # A word no passage uses is mostly a paraphrase ("leads" for "Secretary-General");
                 # key words that are absent already made the answer abstain.
@@ -195,6 +226,8 @@ class ExtractiveAnswerer:
                 penalty += 0.3  # a question in the source does not answer one
             elif not text.endswith((".", "!", '"', "”", "’", ")")):
                 penalty += 0.15  # headings and fragments
+            if has_type and a.qtype == "when" and _EXPLICIT_DATE_RE.search(text):
+                penalty -= _EXPLICIT_DATE_BONUS
             score = cov + (_TYPE_BONUS if has_type else 0.0) + 0.08 / c.source.n - penalty
             out.append(_Scored(cand=c, coverage=cov, has_type=has_type, score=score))
         out.sort(key=lambda s: s.score, reverse=True)
@@ -228,7 +261,7 @@ class ExtractiveAnswerer:
         return _format([_as_sentence(q, n)], [quotes[0]])
 
     def _general_reply(self, a: QuestionAnalysis, scored: Sequence[_Scored]) -> str:
-        need_type = a.qtype in ("when", "who")
+        need_type = a.qtype in ("when", "who", "why")
         ok = [
             s for s in scored if s.coverage >= self.min_coverage and (s.has_type or not need_type)
         ]
@@ -253,15 +286,23 @@ def _candidates(sources: Sequence[Source]) -> list[_Candidate]:
     seen: set[tuple[str, str]] = set()
     out = []
     for src in sorted(sources, key=lambda s: s.n):
+        previous_names: list[str] = []
         for start, end in split_sentences(src.text):
             text = src.text[start:end]
+            names = [canonical(w) for w in words(text) if w[0].isupper()][1:]
+            # "He underscored the need ...": the pronoun stands for the previous sentence's people.
+            inherited = previous_names if _PRONOUN_START_RE.match(text) else []
+            previous_names = names or previous_names
             key = (src.doc_id, " ".join(text.split()).lower())
             if key in seen or len(words(text)) < 4 or looks_like_instruction(text):
                 continue
             seen.add(key)
-            terms = _with_prefixes(canonical(w) for w in words(text))
+            terms = _with_prefixes([*(canonical(w) for w in words(text)), *inherited])
             out.append(_Candidate(source=src, start=start, end=end, terms=terms))
     return out
+
+
+_PRONOUN_START_RE = re.compile(r"\s*(?:He|She|They|His|Her|Their)\b")
 
 
 _PREFIX = 6
@@ -285,7 +326,7 @@ def _rare_predicates(a: QuestionAnalysis, cands: Sequence[_Candidate]) -> frozen
     """What a count question says happened to the counted things ("killed", "captured"),
     when few passages say it: the figure's sentence must say it too."""
     n = max(len(cands), 1)
-    skip = {a.focus, *a.modifiers, *a.names}
+    skip = {a.focus, *a.modifiers, *a.names, *_EPISTEMIC}
     out = set()
     for t in a.predicates:
         if t in skip:
@@ -306,12 +347,68 @@ def _missing_key_terms(a: QuestionAnalysis, vocab: set[str], name_vocab: set[str
         missing.append(a.focus)
     if a.head and not _has(a.head, vocab) and a.head not in _CATEGORY_HEADS:
         missing.append(a.head)
+    if a.role and not _has(a.role, vocab):
+        missing.append(a.role)  # "who is the commander ...": no passage names any commander
     missing += [n for n in a.numbers if n not in vocab]
-    absent_names = [n for n in a.names if n not in name_vocab]
-    # One unknown name among several is tolerated (a first name the text leaves out).
-    if absent_names and (len(a.names) <= 2 or len(absent_names) * 3 > len(a.names)):
-        missing += [n for n in absent_names if n not in missing]
+    # An unknown part of a longer name is tolerated ("Kim Jong Un" where the text writes
+    # "Kim Jong-un" or leaves out a first name); a name standing alone ("Japan's") is not.
+    for run in _name_runs(a.text):
+        if any(t in name_vocab for t in run):
+            continue
+        missing += [t for t in run if t in a.names and t not in missing]
     return missing
+
+
+def _name_runs(question: str) -> list[list[str]]:
+    """Canonical terms of consecutive capitalised words of the question ("Kim Jong Un")."""
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for i, w in enumerate(words(question)):
+        low = w.lower()
+        is_name = w[0].isupper() and not (i == 0 and (low in STOPWORDS or low in _STARTERS))
+        if is_name and low not in STOPWORDS:
+            current.append(canonical(w))
+            continue
+        if current:
+            runs.append(current)
+        current = []
+    if current:
+        runs.append(current)
+    return runs
+
+
+_STARTERS = wordset("what who whom whose when where why how which tell give list name")
+
+
+def _covered_without(a: QuestionAnalysis, cands: Sequence[_Candidate], skip: str | None) -> bool:
+    """Whether one sentence holds every other content term of the question but at most one."""
+    others = [t for t in a.terms if t != skip]
+    if len(others) < MIN_OTHER_TERMS:
+        return False  # "what is the population of X": too little else to go on
+    return any(sum(1 for t in others if not _has(t, c.terms)) <= 1 for c in cands)
+
+
+# Verbs of reporting or belief say how a figure is known, not what happened to the things counted.
+_EPISTEMIC = frozenset(
+    canonical(w)
+    for w in wordset(
+        """
+        believed thought said reported estimated expected feared rumored rumoured suspected
+        claimed understood known considered alleged assumed presumed seen supposed set going able
+        likely
+        """
+    )
+)
+
+
+def _unknown_predicates(a: QuestionAnalysis, vocab: AbstractSet[str]) -> list[str]:
+    """What the question says happened to the counted things, when no passage says it."""
+    skip = {a.focus, *a.modifiers, *a.names}
+    return [
+        t
+        for t in a.predicates
+        if t not in skip and t not in _EPISTEMIC and len(t) > 3 and not _has(t, vocab)
+    ]
 
 
 def _surface(question: str, term: str) -> str:
@@ -324,6 +421,8 @@ def _surface(question: str, term: str) -> str:
 
 def _has_answer_type(a: QuestionAnalysis, c: _Candidate) -> bool:
     text = c.text
+    if a.qtype != "count" and _is_heading(text):
+        return False  # a headline states a topic, it does not name who, when or why
     if a.qtype == "count":
         return bool(citation_value(text, a.focus)[1]) and _modifiers_match(a, text)
     if a.qtype == "when":
@@ -332,14 +431,24 @@ def _has_answer_type(a: QuestionAnalysis, c: _Candidate) -> bool:
         return any(
             _person_like(a, m.group(0), text[m.end() :])
             for m in _NAME_RE.finditer(text)
-            # A capitalised first word alone is just the start of the sentence.
-            if m.start() > 0 or len(words(m.group(0))) > 1
+            # A capitalised first word alone is just the start of the sentence, unless it owns
+            # what follows ("Ukraine's military intelligence").
+            if m.start() > 0 or len(words(m.group(0))) > 1 or m.group(0).endswith(("'s", "’s"))
         )
     if a.qtype == "where":
         return any(_new_name(a, m.group(1)) for m in _PLACE_RE.finditer(text))
     if a.qtype == "why":
         return bool(_CAUSE_RE.search(text))
     return False
+
+
+def _is_heading(text: str) -> bool:
+    """A title line: no closing punctuation and mostly capitalised words."""
+    body = text.rstrip()
+    if body.endswith((".", "!", '"', "”", ")")):
+        return False
+    ws = [w for w in words(body) if w.lower() not in STOPWORDS]
+    return bool(ws) and sum(1 for w in ws if w[0].isupper()) * 2 > len(ws)
 
 
 def _modifiers_match(a: QuestionAnalysis, text: str) -> bool:
@@ -367,13 +476,29 @@ def _person_like(a: QuestionAnalysis, name: str, after: str = "") -> bool:
         # Capitals stand for governments ("Pyongyang denies"); countries and demonyms are too
         # vague to answer "who".
         low = tokens[0].lower().replace("’", "'").removesuffix("'s")
-        if parts[0] in a.terms or low in _PLACE_WORDS or low.endswith(("an", "ese", "ish")):
-            return False
-        if parts[0] in _PLACE_TERMS:
-            # A capital acting ("Pyongyang denies ...") answers "who"; "with Moscow" does not.
-            return bool(re.match(r"\s+[a-z]+(?:s|ed)\b", after))
+        if parts[0] in a.terms or low.endswith(("an", "ese", "ish", "ern")):
+            return False  # demonyms and "Western" describe, they do not act
+        if low in _PLACE_WORDS or parts[0] in _PLACE_TERMS:
+            # A state acting or owning ("Pyongyang denies ...", "Ukraine's intelligence")
+            # answers "who"; "with Moscow" does not.
+            return tokens[0].endswith(("'s", "’s")) or _acts(after)
         return True
-    return any(p not in a.terms and p not in _PLACE_TERMS for p in parts)
+    if any(p not in a.terms and p not in _PLACE_TERMS for p in parts):
+        return True
+    # A state or bloc can be the answer ("the United States ... has poured billions").
+    return not set(parts) <= set(a.terms) and _acts(after)
+
+
+# "Ukraine’s military intelligence", "Pyongyang denies", "The West, primarily ..., has poured".
+_ACTS_RE = re.compile(
+    r"(?:['’]s\s+[a-z]|\s*(?:,[^,]{0,60},)?\s*(?:has |have |had |is |are |was |were |will |would )?"
+    r"[a-z]+(?:s|ed)\b)"
+)
+
+
+def _acts(after: str) -> bool:
+    """Whether the words after a place name make it the actor (or owner) in the sentence."""
+    return bool(_ACTS_RE.match(after))
 
 
 def _new_name(a: QuestionAnalysis, name: str) -> bool:

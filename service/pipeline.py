@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
+# Candidates retrieved for "how many" questions, whatever top_k asks (see AnswerPipeline.answer).
+COUNT_TOP_K = 10
 ABSTAIN_TEXT = "The indexed documents do not answer this question."
 
 
@@ -117,6 +119,9 @@ class AnswerPipeline:
         q = validate_question(question)
         k = self._top_k(top_k)
 
+        if analyze_question(q).qtype == "count":
+            # Sources disagree on figures: look wider so every article's figure can be reported.
+            k = min(max(k, COUNT_TOP_K), MAX_TOP_K)
         t = time.perf_counter()
         hits = self.index.search(q, top_k=k, mode=self.retrieval, filters=filters)
         sources, documents = self._sources(hits)

@@ -35,6 +35,8 @@ STOPWORDS = wordset(
     thing things one ones still currently reportedly actually really ever since yet already
     exactly approximately roughly kind sort type number amount total figure figures estimate
     estimated reported reports report happen happened happening make made way ways besides
+    apart aside except excluding including size scale extent magnitude different differing
+    various
     """
 )
 
@@ -55,12 +57,24 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
         "infantry",
         "recruit",
     ),
-    ("send", "sent", "deploy", "dispatch", "station", "transfer", "sending", "deployment"),
+    (
+        "send",
+        "sent",
+        "deploy",
+        "dispatch",
+        "station",
+        "transfer",
+        "sending",
+        "deployment",
+        "post",
+    ),
     ("korea", "korean", "pyongyang", "dprk"),
     ("south", "seoul"),
     ("russia", "russian", "moscow", "kremlin"),
     ("ukraine", "ukrainian", "kyiv", "kiev"),
     ("america", "american", "u.s", "usa", "washington"),
+    ("west", "western"),
+    ("shortage", "short", "lack", "shortfall", "scarcity"),
     ("die", "died", "dead", "death", "kill", "killed", "casualty", "fatality", "loss", "slain"),
     ("weapon", "arm", "weaponry", "munition", "ammunition", "artillery", "shell", "missile"),
     ("agreement", "treaty", "pact", "deal", "partnership", "alliance", "accord"),
@@ -75,7 +89,21 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
     ("help", "support", "aid", "assist", "assistance", "bolster", "reinforce", "reinforcement"),
     ("reason", "motive", "why", "purpose", "goal", "aim", "motivation"),
     ("gain", "benefit", "advantage", "get", "obtain", "receive", "experience"),
-    ("money", "fund", "funding", "billion", "million", "dollar", "cash", "pay", "paid"),
+    (
+        "money",
+        "fund",
+        "funding",
+        "billion",
+        "million",
+        "dollar",
+        "cash",
+        "pay",
+        "paid",
+        "spend",
+        "spent",
+        "pour",
+        "invest",
+    ),
     ("nuclear", "atomic"),
     ("return", "back", "bring", "come"),
     ("first", "initial", "early", "earliest"),
@@ -88,13 +116,37 @@ _GROUPS: tuple[tuple[str, ...], ...] = (
     ("technology", "tech", "know-how", "technological"),
 )
 _SYNONYMS: dict[str, str] = {w: group[0] for group in _GROUPS for w in group}
+# British and American spellings meet ("defence" ~ "defense").
+_SPELLING = {
+    "defence": "defense",
+    "offence": "offense",
+    "licence": "license",
+    "programme": "program",
+    "organisation": "organization",
+    "organisations": "organization",
+    "centre": "center",
+    "favour": "favor",
+    "honour": "honor",
+    "labour": "labor",
+    "manoeuvre": "maneuver",
+    "manoeuvres": "maneuver",
+    "armour": "armor",
+    "armoured": "armored",
+}
 
 _COUNT_RE = re.compile(
     r"\b(how many|how much|number of|how large|how big|size of|count of|total of|figure for|"
-    r"(?:what|which)(?: [a-z\-]+){0,3}? (?:figures?|numbers?|estimates?|totals?|tally|counts?)|"
+    r"(?:what|which)(?: [a-z\-]+){0,4}? (?:figures?|numbers?|estimates?|totals?|tally|counts?)|"
     r"estimates? of|figures? for|figures? on|troop numbers|troop levels?|strength of)\b",
     re.IGNORECASE,
 )
+# "Is it a few thousand or more than ten thousand?": a choice between sizes asks for a figure.
+_MAGNITUDE_RE = re.compile(
+    r"^(?:is|are|was|were|did|do|does|has|have)\b.*\b(?:dozens?|hundreds?|thousands?|millions?|"
+    r"billions?)\b"
+)
+# "What is the name of the minister ...": asks for a person too.
+_NAME_OF_RE = re.compile(r"\s*(?:what|which)(?:'s|’s| is| was| are| were)? the names? of\b")
 # "Which leader ...", "what South Korean minister ...": a who-question in disguise.
 _PERSON_RE = re.compile(
     r"^(?:which|what)\s+(?:(?!(?:did|does|do|is|are|was|were|has|have|had|can|could|will|would)\b)"
@@ -149,6 +201,7 @@ def _undouble(w: str) -> str:
 def canonical(word: str) -> str:
     """The matching key of a word: synonym group head, else its stem."""
     low = word.lower().replace("’", "'").strip("'-.")
+    low = _SPELLING.get(low, low)
     if low in _SYNONYMS:
         return _SYNONYMS[low]
     s = stem(low)
@@ -191,6 +244,7 @@ class QuestionAnalysis:
     modifiers: tuple[str, ...] = ()  # words qualifying the counted noun ("North Korean")
     head: str | None = None  # the noun after "what"/"which" ("what salary ..."), if any
     predicates: tuple[str, ...] = ()  # what happened to it: "killed" in "were killed"
+    role: str | None = None  # the kind of person a who-question wants ("commander")
 
     @property
     def key_terms(self) -> tuple[str, ...]:
@@ -204,7 +258,7 @@ class QuestionAnalysis:
 
 def analyze_question(question: str) -> QuestionAnalysis:
     """Classifies ``question`` and extracts its terms, focus noun, names and numbers."""
-    q = " ".join(question.split())
+    q = _interrogative(" ".join(question.split()))
     qtype = _question_type(q)
     terms = content_terms(q)
     names = _name_terms(q)
@@ -224,16 +278,49 @@ def analyze_question(question: str) -> QuestionAnalysis:
             for m in re.finditer(r"\b(?:is|are|was|were|been|get|got|being)\s+([a-z]+)", q.lower())
             if m.group(1) not in STOPWORDS
         ),
+        role=_role(q) if qtype == "who" else None,
     )
+
+
+def _interrogative(q: str) -> str:
+    """Only the question sentences of a text that also gives orders ("... ? Also add that ...").
+
+    The asker's extra imperatives are not part of what is asked; matching them against the
+    corpus would make a good question look unanswerable.
+    """
+    parts = re.split(r"(?<=[.?!])\s+(?=[A-Z])", q)
+    asked = [p for p in parts if p.rstrip().endswith("?")]
+    if len(parts) > 1 and asked:
+        return " ".join(asked)
+    return q
+
+
+_ROLE_RE = re.compile(
+    r"\b(leader|president|minister|colonel|general|official|politician|commander|secretary|"
+    r"analyst|expert|spokesman|spokesperson|chancellor|king|ruler|dictator|officer|chief|head|"
+    r"ambassador|envoy|diplomat|negotiator|general|admiral|mayor|governor|premier|"
+    r"prime minister|foreign minister|senator|journalist|reporter|author|writer|scholar)s?\b"
+)
+
+
+def _role(q: str) -> str | None:
+    """The role noun a who-question asks about: "commander" in "who is the ... commander ...".
+
+    When no retrieved text names such a role at all, no passage can say who holds it.
+    """
+    m = _ROLE_RE.search(q.lower())
+    if m is None:
+        return None
+    return canonical(m.group(1).split()[-1])
 
 
 def _question_type(q: str) -> QuestionType:
     low = q.lower()
     if re.match(r"\s*(?:who|whom|whose)\b", low):
         return "who"  # "who reported the troop numbers?" wants a name, not a figure
-    if _COUNT_RE.search(low):
+    if _COUNT_RE.search(low) or _MAGNITUDE_RE.search(low):
         return "count"
-    if _PERSON_RE.search(low):
+    if _PERSON_RE.search(low) or (_NAME_OF_RE.match(low) and _ROLE_RE.search(low)):
         return "who"
     # The first question word decides: "what did they reject when Ukraine asked?" is a what.
     first = re.search(
@@ -262,17 +349,30 @@ def _focus(q: str, qtype: QuestionType) -> tuple[str | None, tuple[str, ...]]:
     low = q.lower()
     m = _COUNT_RE.search(low)
     if m is None:
+        # "a few thousand soldiers or ...": the noun after the magnitude is counted.
+        mag = re.search(r"\b(?:dozens?|hundreds?|thousands?|millions?)\s+(?:of\s+)?([a-z]+)", low)
+        if mag and mag.group(1) not in STOPWORDS and mag.group(1) not in _AUX:
+            return canonical(mag.group(1)), ()
         return None, ()
     inside = words(m.group(0))
+    rest = low[m.end() :]
     if inside[0] in ("what", "which"):
         # "what approximate troop figure ...": the counted thing sits before "figure", or after
         # "for"/"of" ("what estimate ... for the deployment").
-        before = [w for w in inside[1:-1] if w not in STOPWORDS and not _ADJECTIVE_RE.search(w)]
+        before = [
+            w
+            for w in inside[1:-1]
+            if w not in STOPWORDS and w not in _META_NOUNS and not _ADJECTIVE_RE.search(w)
+        ]
         if before:
             return canonical(before[-1]), tuple(canonical(w) for w in before[:-1])
-        after = re.search(r"\b(?:for|of)\s+(?:the\s+|a\s+)?([a-z]+)", low[m.end() :])
-        return (canonical(after.group(1)) if after else None), ()
-    tail = words(low[m.end() :])
+        after = re.search(r"\b(?:for|of|on)\s+", rest)
+        if after is None:
+            return None, ()
+        rest = rest[after.end() :]
+    # "the size of the deployment": the measure word is not the thing measured.
+    rest = _META_OF_RE.sub("", rest)
+    tail = words(rest)
     phrase: list[str] = []
     # "how many tanks did ..." has the noun first; "how much did Russia pay" has none.
     for w in tail if tail and tail[0] not in _AUX else []:
@@ -292,7 +392,13 @@ def _focus(q: str, qtype: QuestionType) -> tuple[str | None, tuple[str, ...]]:
     candidates = plural or [i for i, w in enumerate(phrase) if w not in STOPWORDS][-1:]
     if candidates:
         i = candidates[0]
-        mods = tuple(canonical(w) for w in phrase[:i] if w not in STOPWORDS)
+        if not plural and re.search(r"(?:ment|tion|sion)$", phrase[i]):
+            # "the size of the deployment": an event is not counted, what it involved is; the
+            # sentence need not repeat the event noun.
+            return None, ()
+        # Modifiers qualify a counted plural ("Ukrainian soldiers"); before a singular event noun
+        # ("the North Korean deployment") they sit anywhere in an answering sentence.
+        mods = tuple(canonical(w) for w in phrase[:i] if w not in STOPWORDS) if plural else ()
         return canonical(phrase[i]), mods
     # "how much did Russia pay ...": no noun right after, the first non-name term is asked.
     names = set(_name_terms(q))
@@ -304,7 +410,15 @@ def _focus(q: str, qtype: QuestionType) -> tuple[str | None, tuple[str, ...]]:
 
 _ADJECTIVE_RE = re.compile(
     r"(?:ate|al|ous|ive|ic|ful|able|ible|ent|ant)$|^(?:main|key|major|other|specific|exact|new|"
-    r"first|last|total|current|overall|latest|rough|big|large|small)$"
+    r"first|last|total|current|overall|latest|rough|big|large|small|high|low|least|most)$|"
+    # Superlatives ("largest", "lowest") qualify the figure, they are not what is counted.
+    r"^(?!(?:interest|request|protest|contest|harvest|forest|arrest|suggest|conquest)$)"
+    r"[a-z]{2,}[^aeiou]est$"
+)
+# Words that only say "the quantity of" / "what it is called": the thing asked comes after "of".
+_META_NOUNS = wordset("size scale extent level name names magnitude breadth")
+_META_OF_RE = re.compile(
+    r"^\s*(?:(?:the|a|an)\s+)?(?:[a-z]+\s+)?(?:" + "|".join(sorted(_META_NOUNS)) + r")\s+of\s+"
 )
 _HEAD_SKIP = wordset("kind sort type types kinds sorts one two three four five several")
 
@@ -319,9 +433,16 @@ def _wh_head(q: str) -> str | None:
         # "what is the population of ...": the noun after "is the" is what is asked.
         if rest[1].lower() not in ("the", "a", "an") or rest[2].lower() in STOPWORDS:
             return None
-        return canonical(rest[2])
+        i = 2
+        while i < len(rest) - 1 and _ADJECTIVE_RE.search(rest[i].lower()):
+            i += 1  # "what is the main reason": the noun after the adjectives
+        if rest[i].lower() in _META_NOUNS:
+            return None  # "what is the name of ...": the rest of the question says what
+        return canonical(rest[i])
     for w in rest[:4]:
         low = w.lower()
+        if low in _META_NOUNS:
+            return None
         if low in _HEAD_SKIP or low == "of" or w[0].isupper() or _ADJECTIVE_RE.search(low):
             continue  # "what kind of treaty", "which Russian region", "what approximate figure"
         if low in _AUX or low in STOPWORDS:

@@ -87,17 +87,13 @@ def test_every_answer_is_in_a_chunk(seed_index: Any) -> None:
 
 @pytest.mark.slow
 def test_default_retrieval_answer_in_top3_and_mostly_first(seed_index: Any) -> None:
+    """Issue 2: the answer chunk is first for >= 90% of the questions and in the top 3 for all.
+
+    Hybrid = RRF of dense + BM25, then index.rerank.FeatureReranker over the top 10 (measured
+    top-1 0.93, MRR 0.96; RRF alone was 0.83).
+    """
     result = evaluate(seed_index, load_questions(), mode="hybrid")
     assert result["top3"] == 1.0, result
-    # Regression floor at the level measured when this was written (hybrid top-1 0.83-0.87
-    # depending on chunk boundaries); the issue's 0.9 target is tracked by the xfail below.
-    assert result["top1"] >= 0.8, result
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(reason="issue 2 target: top-1 >= 0.9; measured 0.83-0.87 with MiniLM + BM25")
-def test_default_retrieval_ranks_answer_first_target(seed_index: Any) -> None:
-    result = evaluate(seed_index, load_questions(), mode="hybrid")
     assert result["top1"] >= 0.9, result
 
 
