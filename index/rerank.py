@@ -11,10 +11,15 @@ top ``depth`` fused candidates the re-ranker scores a small weighted sum of:
   left out (a section heading names a topic, so it matches many questions and answers none);
 - ``chunk``: the cosine between the question and the whole chunk.
 
-Weights were chosen on ``tests/data/retrieval_questions.jsonl`` as the centre of a region of the
-weight grid where top-1 stays high (not a single best point), then checked, unchanged, on the
-evidence quotes of ``eval/gold.jsonl``. Sentence vectors are cached by sentence text, so a chunk
-costs one model call the first time it is a candidate and nothing after that.
+Weights were chosen on ``tests/data/retrieval_questions.jsonl`` from a grid, preferring a point
+whose grid neighbours also score well, then checked unchanged on the evidence quotes of
+``eval/gold.jsonl`` (held out). Measured with all-MiniLM-L6-v2 on seeds/, top-1 / top-3 / MRR:
+dev 0.833/1.0/0.917 -> 0.933/1.0/0.961; gold 0.809/0.936/0.878 -> 0.872/0.957/0.922. Without
+coverage gold falls to 0.787; without the sentence feature dev falls to 0.867; counting headings as
+sentences costs both sets.
+
+Sentence vectors are cached by sentence text, so a chunk costs one model call (~40 sentences for
+10 candidates, ~150 ms on a busy 2-core machine) the first time it is a candidate and ~1 ms after.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The corpus layer maps row ids to chunks. Fusion is reciprocal rank fusion (RRF):
 contributes ``weight / (rrf_k + rank)``; it needs no score calibration between cosine and BM25.
 Dense-only vs fused numbers on ``tests/data/retrieval_questions.jsonl`` decide the default.
 Hybrid search then re-orders the fused top candidates with :class:`index.rerank.FeatureReranker`
-when one is given (with a ``text_of`` lookup for row texts).
+when one is given (with a ``text_of`` lookup for row texts); those rows carry the re-ranker's score,
+the rows after them their fused score capped so that scores never rise down the list.
 """
 
 from __future__ import annotations

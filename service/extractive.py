@@ -58,6 +58,8 @@ ABSENT_TERM_WEIGHT = 0.3
 # Share of the question's names (North Korea, NATO, Zelenskyy...) an answer sentence must contain.
 MIN_NAME_SHARE = 0.5
 RARE_NAME_SHARE = 0.3
+# Terms in more than this share of the candidate sentences are the topic, not the question's point.
+TOPIC_SHARE = 0.5
 # A missing category word ("what protection ...") is forgiven only for questions that say this much.
 MIN_OTHER_TERMS = 3
 # Abstract nouns ("protection", "reputation") name a kind of answer and are often paraphrased;
@@ -197,6 +199,8 @@ class ExtractiveAnswerer:
         for t in a.terms:
             idf = math.log(1.0 + n / (1.0 + df[t]))
             boost = 2.0 if t in (a.focus, a.head) else 1.5 if t in names else 1.0
+            if df[t] > TOPIC_SHARE * n and t not in (a.focus, a.head):
+                boost *= 0.5  # the corpus's topic ("North Korea", "troops") tells sentences apart
             if t == a.head and t in _CATEGORY_HEADS:
                 boost = ABSENT_TERM_WEIGHT  # "which country": the answer names one instead
             if a.qtype == "when" and t in _TIME_UNITS:

@@ -36,7 +36,7 @@ STOPWORDS = wordset(
     exactly approximately roughly kind sort type number amount total figure figures estimate
     estimated reported reports report happen happened happening make made way ways besides
     apart aside except excluding including size scale extent magnitude different differing
-    various
+    various might may must shall
     """
 )
 
@@ -274,9 +274,15 @@ def analyze_question(question: str) -> QuestionAnalysis:
         modifiers=modifiers,
         head=_wh_head(q) if qtype == "what" else None,
         predicates=tuple(
-            canonical(m.group(1))
-            for m in re.finditer(r"\b(?:is|are|was|were|been|get|got|being)\s+([a-z]+)", q.lower())
-            if m.group(1) not in STOPWORDS
+            canonical(w)
+            for w in re.findall(
+                # "were killed", "have deserted": what happened to the thing asked about.
+                r"\b(?:(?:is|are|was|were|been|get|got|being)\s+([a-z]+)|"
+                r"(?:have|has|had)\s+([a-z]+ed))\b",
+                q.lower(),
+            )
+            for w in ("".join(w),)
+            if w not in STOPWORDS
         ),
         role=_role(q) if qtype == "who" else None,
     )
