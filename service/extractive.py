@@ -12,9 +12,12 @@ Scoring, per candidate sentence of the retrieved chunks:
   date, a "who" a name the question does not already contain, a "where" a place, a "why" a cause;
 * retrieval rank: a small bonus for better-ranked chunks.
 
-It abstains when a key term of the question (the counted noun, a name, a number) appears in no
-retrieved text ("how many tanks" over a corpus without tanks), when no sentence covers enough of
-the question, or when the wanted answer type is absent. For quantities it gathers evidence from
+It abstains when the thing asked for appears in no retrieved text: the counted noun ("how many
+tanks" over a corpus without tanks), a name standing alone ("Japan's"), a number, the role a
+who-question asks about ("which commander"), or what a count question says happened ("captured").
+An abstract category word ("what protection ...") is forgiven when one sentence holds the rest
+of the question. It also abstains when no sentence covers enough of the question, or when the
+wanted answer type (date, name, cause, figure) is absent. For quantities it gathers evidence from
 every retrieved document and reports differing figures side by side with their attribution.
 """
 
@@ -58,8 +61,6 @@ ABSENT_TERM_WEIGHT = 0.3
 # Share of the question's names (North Korea, NATO, Zelenskyy...) an answer sentence must contain.
 MIN_NAME_SHARE = 0.5
 RARE_NAME_SHARE = 0.3
-# Terms in more than this share of the candidate sentences are the topic, not the question's point.
-TOPIC_SHARE = 0.5
 # A missing category word ("what protection ...") is forgiven only for questions that say this much.
 MIN_OTHER_TERMS = 3
 # Abstract nouns ("protection", "reputation") name a kind of answer and are often paraphrased;
@@ -199,8 +200,6 @@ class ExtractiveAnswerer:
         for t in a.terms:
             idf = math.log(1.0 + n / (1.0 + df[t]))
             boost = 2.0 if t in (a.focus, a.head) else 1.5 if t in names else 1.0
-            if df[t] > TOPIC_SHARE * n and t not in (a.focus, a.head):
-                boost *= 0.5  # the corpus's topic ("North Korea", "troops") tells sentences apart
             if t == a.head and t in _CATEGORY_HEADS:
                 boost = ABSENT_TERM_WEIGHT  # "which country": the answer names one instead
             if a.qtype == "when" and t in _TIME_UNITS:
