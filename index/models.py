@@ -50,7 +50,7 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A chunk returned by retrieval, best first; ``score`` is the ranking score of the mode used."""
+    """A chunk returned by retrieval, best first; ``score`` ranks in the mode used."""
 
     chunk: Chunk
     score: float

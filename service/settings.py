@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    """Every knob of citeqa; environment variables use the ``CITEQA_`` prefix (Slack's use ``SLACK_``).
+    """Every knob of citeqa; env variables use the ``CITEQA_`` prefix (Slack's use ``SLACK_``).
 
     Example::
 
