@@ -273,6 +273,8 @@ def test_reply_in_an_answered_thread_is_a_follow_up(
     send_event(service, message(channel, "1700000007.000200", "And who said so?", thread_ts=root))
     posts = slack.wait_for("chat.postMessage", count=2, channel=channel)
     assert all(p.params["thread_ts"] == root for p in posts)
+    # The placeholder is posted before the question is answered: wait for the answer itself.
+    slack.wait_for("chat.update", count=2, channel=channel)
     assert "And who said so?" in answerer.questions
 
     # Not answered: the bot's own message, an edit, and a thread the bot never answered.
