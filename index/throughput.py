@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from index.corpus import CorpusIndex, embed_text
-from index.embedding import SentenceTransformerEmbedder
+from index.embedding import Embedder, SentenceTransformerEmbedder
 
 
 @dataclass(frozen=True)
@@ -39,17 +39,23 @@ class ThroughputResult:
 
 def measure_ingest_throughput(
     paths: Sequence[Path],
-    embedder: SentenceTransformerEmbedder,
+    embedder: Embedder,
     *,
+    baseline: SentenceTransformerEmbedder | None = None,
     repeats: int = 3,
     workdir: Path | None = None,
 ) -> ThroughputResult:
-    """Time full ingests of ``paths`` (fresh index each time) against ``model.encode``.
+    """Time full ingests of ``paths`` (fresh index each time) against the bare torch model.
 
-    The baseline encodes exactly the texts ingest embeds, with the same batch size, so the ratio
-    isolates ingest's own overhead. Runs alternate between the two to share machine noise.
+    The baseline (``baseline``, else ``embedder`` itself, which must then be the torch embedder)
+    encodes exactly the texts ingest embeds, with the same batch size, so the ratio shows what
+    ingest costs or saves around the model. Runs alternate between the two to share machine noise.
     """
-    model = embedder.model
+    bare = baseline if baseline is not None else embedder
+    if not isinstance(bare, SentenceTransformerEmbedder):
+        raise TypeError("the baseline must be the bare torch SentenceTransformerEmbedder")
+    model = bare.model
+    batch_size = bare.batch_size
     ingest_times: list[float] = []
     bare_times: list[float] = []
     texts: list[str] = []
@@ -63,13 +69,13 @@ def measure_ingest_throughput(
                 chunks = [c for d in index.list_documents() for c in index.chunks_for(d.id)]
                 texts = [embed_text(c, index.manifest.title_prefix) for c in chunks]
                 tokens, documents = report.tokens, report.documents
-                model.encode(texts[:8], batch_size=embedder.batch_size)
+                model.encode(texts[:8], batch_size=batch_size)
                 continue
             ingest_times.append(report.seconds)
             started = time.perf_counter()
             model.encode(
                 texts,
-                batch_size=embedder.batch_size,
+                batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
@@ -81,7 +87,7 @@ def measure_ingest_throughput(
         documents=documents,
         chunks=len(texts),
         tokens=tokens,
-        batch_size=embedder.batch_size,
+        batch_size=batch_size,
         ingest_seconds=round(ingest_s, 3),
         bare_seconds=round(bare_s, 3),
         ingest_tokens_per_s=round(tokens / ingest_s, 1),
