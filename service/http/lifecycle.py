@@ -157,6 +157,20 @@ def _load_in_background(
     state.set_ready(index, pipeline)
     on_ready(state.components())
     logger.info("ready")
+    _preload_generator()
+
+
+def _preload_generator() -> None:
+    # litellm takes ~3 s to import: after readiness (so /readyz is not held back), import it here
+    # so that the first /ask does not pay for it.
+    try:
+        from service.generators import get_litellm
+
+        started = time.perf_counter()
+        get_litellm()
+        logger.info("generator library loaded in %.2fs", time.perf_counter() - started)
+    except Exception:  # the first real answer will report the failure with its own error
+        logger.warning("preloading the generator library failed", exc_info=True)
 
 
 def _warm_up(index: ServedIndex, pipeline: ServedPipeline) -> None:
