@@ -64,6 +64,18 @@ class SearchableIndex(Protocol):
     def get_document(self, doc_id: str) -> Document: ...
 
 
+class Answerer(Protocol):
+    """What adapters need of :class:`AnswerPipeline` (fakes in tests satisfy it too)."""
+
+    def answer(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        model: str | None = None,
+    ) -> Answer: ...
+
+
 @dataclass(frozen=True)
 class AnswerEvent:
     """One streaming event: ``delta`` text, then ``citations``, then the final ``answer``."""

@@ -10,26 +10,23 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeAlias
 
 from fastapi import FastAPI
 
 from index.errors import IndexNotFoundError, ServiceNotReadyError
-from index.models import Document, Hit
-from service.answer import Answer
+from index.models import Document
+from service.pipeline import Answerer, SearchableIndex
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-class ServedIndex(Protocol):
-    """What the HTTP adapter needs of ``index.corpus.CorpusIndex``."""
-
-    @property
-    def version(self) -> str: ...
+class ServedIndex(SearchableIndex, Protocol):
+    """What the HTTP adapter needs of ``index.corpus.CorpusIndex`` beyond answering."""
 
     @property
     def n_documents(self) -> int: ...
@@ -37,33 +34,14 @@ class ServedIndex(Protocol):
     @property
     def n_chunks(self) -> int: ...
 
-    def search(
-        self,
-        query: str,
-        top_k: int = 5,
-        mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
-        filters: Mapping[str, Any] | None = None,
-    ) -> list[Hit]: ...
-
     def add_documents(self, docs: Sequence[Document], progress: Any = None) -> Any: ...
 
     def delete_document(self, doc_id: str) -> None: ...
 
-    def get_document(self, doc_id: str) -> Document: ...
-
     def list_documents(self) -> list[Document]: ...
 
 
-class ServedPipeline(Protocol):
-    """What the HTTP adapter needs of ``service.pipeline.AnswerPipeline``."""
-
-    def answer(
-        self,
-        question: str,
-        top_k: int | None = None,
-        filters: Mapping[str, Any] | None = None,
-        model: str | None = None,
-    ) -> Answer: ...
+ServedPipeline: TypeAlias = Answerer
 
 
 Loader = Callable[[Settings], tuple[ServedIndex, ServedPipeline]]
