@@ -14,8 +14,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
 
-# "Contains at least one non-whitespace character" (JSON Schema patterns are unanchored searches).
-_NON_BLANK = r"\S"
+# "Contains at least one character Python does not count as whitespace" (the pipeline strips with
+# str.strip): \s alone misses \x1c-\x1f and \x85 in ECMA regexes. Patterns are unanchored searches.
+_NON_BLANK = r"[^\s\x1c-\x1f\x85]"
 DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
 
 # Strict so that "5", 0/1 for booleans or numbers for strings are errors rather than coerced.
