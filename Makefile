@@ -24,18 +24,20 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock $(QUIET_PIP)
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . $(QUIET_PIP)
 	@# Export the ONNX query model once from the verified local weights (no download).
-	$(PY) -m index.onnx_export
+	$(PY) -m index.embedders.onnx_export
 	@touch $(STAMP)
 
 lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/vulture index service eval prompts tests .vulture_whitelist.py --min-confidence 60
 
 typecheck: setup
 	$(VENV)/bin/mypy
 
 pytest: setup
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m ""
 
 test: lint typecheck pytest eval-gate
 
@@ -44,7 +46,7 @@ eval-gate: setup
 
 serve: setup
 	@# The ONNX query model is exported once (~20-40 s, no download) so serving starts in seconds.
-	$(PY) -m index.onnx_export
+	$(PY) -m index.embedders.onnx_export
 	$(VENV)/bin/citeqa serve --host 127.0.0.1 --port 8000
 
 eval: setup

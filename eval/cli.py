@@ -158,25 +158,27 @@ def _open_target(
 
     import torch
 
-    from index.corpus import CorpusIndex, build_index
-    from index.embedding import load_default_embedder
-    from service.pipeline import build_pipeline
+    from service import wiring
 
     torch.set_num_threads(args.threads)
     with err.status("loading the embedding model"):
-        embedder = _QueryMemoEmbedder(load_default_embedder(kind=settings.embedder))
+        embedder = _QueryMemoEmbedder(wiring.load_embedder(settings))
     if args.index_dir is not None:
-        index = CorpusIndex.open(args.index_dir, embedder)
+        index = wiring.open_index(
+            settings, embedder=embedder, index_dir=args.index_dir, build_from_seeds=False
+        )
         where = f"in-process, index {args.index_dir}"
     else:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citeqa-eval-")))
         with err.status(f"indexing {settings.seeds_dir}"):
-            build_index([settings.seeds_dir], tmp / "index", embedder)
-        index = CorpusIndex.open(tmp / "index", embedder)
+            wiring.ingest(
+                settings, [settings.seeds_dir], index_dir=tmp / "index", embedder=embedder
+            )
+        index = wiring.open_index(settings, embedder=embedder, index_dir=tmp / "index")
         where = "in-process, fresh index of seeds/"
 
     def for_mode(mode: Mode, _main: EvalRun | None = None) -> Target:
-        pipeline = build_pipeline(settings.model_copy(update={"retrieval": mode}), index)
+        pipeline = wiring.build_answerer(settings.model_copy(update={"retrieval": mode}), index)
         return InProcessTarget(pipeline, index=index, description=where)
 
     return for_mode(retrieval), for_mode
@@ -255,9 +257,10 @@ def _run(
 
 
 def _gate(run: EvalRun, baseline: Any, gold_path: Path, out: Console, err: Console) -> int:
-    from eval.gate import check, file_sha256
+    from eval.gate import check
+    from index.hashing import sha256_file
 
-    if baseline.metadata.get("gold_sha256") not in (None, file_sha256(gold_path)):
+    if baseline.metadata.get("gold_sha256") not in (None, sha256_file(gold_path)):
         err.print("citeqa eval: warning: the gold file changed since the baseline was set")
     rows = check(run, baseline)
     table = Table(title="eval gate (fails when current < baseline - tolerance)")

@@ -27,7 +27,7 @@ from typing import Any
 
 from eval.gold import GoldItem
 from eval.metrics import words
-from index.atomic import atomic_open
+from index.storage.atomic import atomic_open
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,6 @@ someone made, not chance. Latency is reported but not gated (the machine is shar
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -24,8 +23,9 @@ from typing import Any
 
 from eval.aggregate import Metric
 from eval.harness import EvalRun
-from index.atomic import atomic_open
 from index.errors import InvalidDocumentError
+from index.hashing import sha256_file
+from index.storage.atomic import atomic_open
 
 DEFAULT_BASELINE_PATH = Path(__file__).resolve().parent / "baseline.json"
 GATED = (
@@ -70,10 +70,6 @@ class GateRow:
     @property
     def passed(self) -> bool:
         return self.current is not None and self.current >= self.baseline - self.tolerance - 1e-9
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_baseline(path: Path = DEFAULT_BASELINE_PATH) -> Baseline:
@@ -124,7 +120,7 @@ def baseline_json(run: EvalRun, gold_path: Path, extra: Mapping[str, Any]) -> di
     metadata = {
         "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "gold_file": gold_path.name,
-        "gold_sha256": file_sha256(gold_path),
+        "gold_sha256": sha256_file(gold_path),
         "n_items": run.config.get("n_items"),
         "model": run.config.get("model"),
         "retrieval": run.config.get("retrieval"),

@@ -25,6 +25,8 @@ from eval.aggregate import Metric, accuracy_by_tag, aggregate, latency_summary
 from eval.gold import GoldItem
 from eval.metrics import ItemScore, score_item
 from index.errors import CiteqaError, DocumentNotFoundError
+from service.answering.protocol import Answerer
+from service.client import CiteqaClient, ask_body
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +34,6 @@ Mode = Literal["hybrid", "dense", "bm25"]
 RETRIEVAL_DEPTH = 10  # ranks scored by recall@10, MRR and nDCG@10
 WARMUP_QUESTION = "What is this corpus about?"
 MAX_ATTEMPTS = 3  # per HTTP request, only when the service answers 429
-
-
-class AnsweringPipeline(Protocol):
-    """The part of ``AnswerPipeline`` the harness uses."""
-
-    def answer(
-        self,
-        question: str,
-        top_k: int | None = None,
-        filters: Mapping[str, Any] | None = None,
-        model: str | None = None,
-    ) -> Any: ...
 
 
 class Target(Protocol):
@@ -70,7 +60,7 @@ class InProcessTarget:
 
     def __init__(
         self,
-        pipeline: AnsweringPipeline,
+        pipeline: Answerer,
         index: Any | None = None,
         seeds_dir: Path | None = None,
         description: str = "in-process",
@@ -115,13 +105,17 @@ class HttpTarget:
         api_key: str | None = None,
         seeds_dir: Path | None = None,
         timeout_s: float = 60.0,
-        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.base_url = base_url.rstrip("/")
-        self.client = client or httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout_s
+        # Rate limited: wait as told (capped) rather than score a refusal as a wrong answer.
+        self.client = CiteqaClient(
+            base_url,
+            api_key=api_key,
+            timeout_s=timeout_s,
+            retries_on_429=MAX_ATTEMPTS - 1,
+            transport=transport,
         )
+        self.base_url = self.client.base_url
         self.seeds_dir = seeds_dir
         self.description = f"url {self.base_url}"
         self.documents_from = "service"
@@ -130,41 +124,21 @@ class HttpTarget:
     def close(self) -> None:
         self.client.close()
 
-    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        for attempt in range(MAX_ATTEMPTS):
-            try:
-                response = self.client.post(path, json=body)
-            except httpx.HTTPError as exc:
-                raise TargetError(f"{path}: {type(exc).__name__}: {exc}") from exc
-            if response.status_code == 429 and attempt + 1 < MAX_ATTEMPTS:
-                # Rate limited: wait as told (capped) rather than score a refusal as a wrong answer.
-                time.sleep(min(5.0, _retry_after(response.headers.get("retry-after"))))
-                continue
-            break
-        if response.status_code != 200:
-            raise TargetError(f"{path}: HTTP {response.status_code}: {response.text[:200]}")
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
-            data = response.json()
-        except ValueError as exc:
-            raise TargetError(f"{path}: response is not JSON") from exc
-        if not isinstance(data, dict):
-            raise TargetError(f"{path}: response is not a JSON object")
-        return data
+            return self.client.call(method, path, body)
+        except CiteqaError as exc:
+            raise TargetError(f"{path}: {type(exc).__name__}: {exc}") from exc
 
     def ask(self, question: str, top_k: int | None, model: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {"question": question}
-        if top_k is not None:
-            body["top_k"] = top_k
-        if model is not None:
-            body["model"] = model
-        return self._post("/ask", body)
+        return self._call("POST", "/ask", ask_body(question, top_k=top_k, model=model))
 
     def ranked_texts(self, question: str, mode: Mode) -> list[str] | None:
         if not self.search_available:
             return None
         try:
-            data = self._post(
-                "/search", {"query": question, "top_k": RETRIEVAL_DEPTH, "mode": mode}
+            data = self._call(
+                "POST", "/search", {"query": question, "top_k": RETRIEVAL_DEPTH, "mode": mode}
             )
         except TargetError as exc:
             logger.warning("retrieval metrics unavailable (POST /search failed): %s", exc)
@@ -174,13 +148,10 @@ class HttpTarget:
 
     def document_text(self, doc_id: str) -> str | None:
         try:
-            response = self.client.get(f"/documents/{doc_id}")
-            if response.status_code == 200:
-                text = response.json().get("text")
-                if isinstance(text, str):
-                    return text
-            logger.info("GET /documents/%s: HTTP %s", doc_id, response.status_code)
-        except httpx.HTTPError as exc:
+            text = self._call("GET", f"/documents/{doc_id}").get("text")
+            if isinstance(text, str):
+                return text
+        except TargetError as exc:
             logger.info("GET /documents/%s failed: %s", doc_id, exc)
         self.documents_from = "seeds (fallback)"
         return _seed_text(self.seeds_dir, doc_id)
@@ -310,13 +281,6 @@ def run_eval(
         config=config,
         seconds=time.perf_counter() - started,
     )
-
-
-def _retry_after(value: str | None) -> float:
-    try:
-        return max(0.0, float(value)) if value else 1.0
-    except ValueError:
-        return 1.0
 
 
 def _is_number(value: object) -> bool:

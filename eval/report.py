@@ -13,7 +13,7 @@ from rich.table import Table
 from eval import metrics as _metrics
 from eval.aggregate import Metric
 from eval.harness import EvalRun
-from index.atomic import atomic_open
+from index.storage.atomic import atomic_open
 
 HEADLINE = (
     "answer.accuracy",

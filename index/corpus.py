@@ -27,99 +27,50 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index import generations
-from index.chunking import chunk_document, collapse_near_duplicates, find_near_duplicates
-from index.embedding import Embedder
+from index.embedders.protocol import Embedder
+from index.embedders.tokenizer import TextTokenizer, load_default_tokenizer
 from index.errors import DocumentNotFoundError, IndexNotFoundError, InvalidQueryError
-from index.keyword_store import Bm25Store
-from index.manifest import (
-    FORMAT_VERSION,
+from index.ingestion.plan import ProgressFn, chunk_new_documents, embed_in_batches
+from index.models import Chunk, Document, Hit, IngestReport
+from index.retrieval.fusion import MODES, Mode, Retriever
+from index.retrieval.rerank import FeatureReranker
+from index.state import (
+    CorpusState,
+    allowed_rows,
+    commit_state,
+    embed_text,
+    empty_state,
+    load_state,
+    new_manifest,
+    next_state,
+    row_text,
+)
+from index.storage import generations
+from index.storage.manifest import (
     Manifest,
     check_compatible,
     read_manifest,
-    utc_now,
-    write_manifest,
 )
-from index.models import Chunk, Document, Hit
-from index.rerank import FeatureReranker
-from index.retriever import MODES, Mode, Retriever
-from index.rwlock import RWLock
-from index.tokenizer import TextTokenizer, load_default_tokenizer
-from index.vector_store import FaissStore
+from index.storage.rwlock import RWLock
 
 if TYPE_CHECKING:
-    from index.ingest import Skipped
+    pass
 
 logger = logging.getLogger(__name__)
 
-ProgressFn = Callable[[int, int], None]
-"""Called as ``progress(chunks_embedded, chunks_total)`` while a write embeds."""
 
 MAX_TOP_K = 100
-FILTER_KEYS = ("doc_id", "title_contains")
 # Whether the model sees "title\nchunk". Measured on tests/data/retrieval_questions.jsonl (30
 # questions, real model): with the title, hybrid top-1 0.63 / MRR 0.77; without, 0.80 / 0.90. The
 # seed titles all say "North Korean troops in Ukraine", so they blur chunks together.
 TITLE_PREFIX = False
-_EMBED_BATCH = 256
-
-
-@dataclass(frozen=True)
-class IngestReport:
-    """What one write did; ``tokens`` counts the model tokens of the chunks embedded."""
-
-    documents: int
-    chunks: int
-    skipped: list[Skipped] = field(default_factory=list)
-    seconds: float = 0.0
-    tokens: int = 0
-    doc_ids: list[str] = field(default_factory=list)
-    unchanged: int = 0
-    embed_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class _State:
-    """One immutable view of the corpus (the vector store is swapped under the write lock)."""
-
-    manifest: Manifest
-    docs: Mapping[str, Document]
-    chunks: Mapping[str, Chunk]
-    doc_chunks: Mapping[str, tuple[str, ...]]
-    row_of: Mapping[str, int]
-    chunk_of_row: Mapping[int, str]
-    vectors: FaissStore
-    keywords: Bm25Store
-    next_row: int
-
-
-def hit_to_dict(hit: Hit) -> dict[str, Any]:
-    """The JSON shape of a hit (CLI ``search --json``, HTTP ``/search``)."""
-    return {
-        "doc_id": hit.chunk.doc_id,
-        "chunk_id": hit.chunk.id,
-        "score": round(float(hit.score), 6),
-        "start": hit.chunk.start,
-        "end": hit.chunk.end,
-        "text": hit.chunk.text,
-        "title": hit.chunk.title,
-        "rank": hit.rank,
-    }
-
-
-def embed_text(chunk: Chunk, title_prefix: bool) -> str:
-    """The text the model sees for a chunk: optionally its document title, then the chunk."""
-    if title_prefix and chunk.title and not chunk.text.startswith(chunk.title):
-        return f"{chunk.title}\n{chunk.text}"
-    return chunk.text
 
 
 class CorpusIndex:
@@ -129,7 +80,7 @@ class CorpusIndex:
         self,
         path: Path,
         embedder: Embedder,
-        state: _State,
+        state: CorpusState,
         *,
         tokenizer: TextTokenizer | None = None,
     ) -> None:
@@ -161,7 +112,7 @@ class CorpusIndex:
             dim=embedder.dim,
             index_dir=path,
         )
-        state = _load_state(path, manifest)
+        state = load_state(path, manifest)
         return cls(path, embedder, state, tokenizer=tokenizer)
 
     @classmethod
@@ -179,22 +130,7 @@ class CorpusIndex:
         that fails or is killed leaves the old index in place.
         """
         path = Path(path)
-        now = utc_now()
-        manifest = Manifest(
-            format_version=FORMAT_VERSION,
-            model_name=embedder.model_name,
-            weights_sha256=embedder.weights_sha256,
-            dim=embedder.dim,
-            n_documents=0,
-            n_chunks=0,
-            created_at=now,
-            updated_at=now,
-            vector_index="flat",
-            version="0",
-            generation="",
-            title_prefix=TITLE_PREFIX,
-        )
-        state = _empty_state(manifest, embedder.dim)
+        state = empty_state(new_manifest(embedder, title_prefix=TITLE_PREFIX), embedder.dim)
         index = cls(path, embedder, state, tokenizer=tokenizer)
         index._detached = True
         if persist:
@@ -235,12 +171,6 @@ class CorpusIndex:
             raise DocumentNotFoundError(f"no document with id {doc_id!r}")
         return [state.chunks[c] for c in state.doc_chunks.get(doc_id, ())]
 
-    def get_chunk(self, chunk_id: str) -> Chunk:
-        try:
-            return self._state.chunks[chunk_id]
-        except KeyError:
-            raise DocumentNotFoundError(f"no chunk with id {chunk_id!r}") from None
-
     def search(
         self,
         query: str,
@@ -258,13 +188,6 @@ class CorpusIndex:
         vector = self.embedder.embed_query(query) if mode != "bm25" else None
         return self._search(query, top_k, mode, filters, vector)
 
-    def search_vector(
-        self, vector: np.ndarray, top_k: int = 5, filters: Mapping[str, Any] | None = None
-    ) -> list[Hit]:
-        """Dense search with a precomputed query vector."""
-        _check_top_k(top_k)
-        return self._search("", top_k, "dense", filters, vector)
-
     def _search(
         self,
         query: str,
@@ -276,7 +199,7 @@ class CorpusIndex:
         self._rw.acquire_read()
         try:
             state = self._state
-            allowed = _allowed_rows(state, filters)
+            allowed = allowed_rows(state, filters)
             if allowed is not None and not allowed:
                 return []
             retriever = Retriever(
@@ -284,7 +207,7 @@ class CorpusIndex:
                 state.vectors,
                 state.keywords,
                 reranker=self._reranker,
-                text_of=lambda row: _row_text(state, row),
+                text_of=lambda row: row_text(state, row),
             )
             rows = retriever.search(query, top_k, mode, allowed=allowed, query_vector=vector)
             hits: list[Hit] = []
@@ -313,7 +236,7 @@ class CorpusIndex:
             manifest = read_manifest(self.path)
             if manifest.version == self.version:
                 return False
-            state = _load_state(self.path, manifest)
+            state = load_state(self.path, manifest)
             self._swap(state)
             return True
 
@@ -331,7 +254,7 @@ class CorpusIndex:
 
         ``replace_all`` makes the result contain only these documents (a rebuild).
         """
-        from index.ingest import load_paths
+        from index.ingestion.reading import load_paths
 
         started = time.perf_counter()
         docs, skipped = load_paths([Path(p) for p in paths], max_bytes=max_bytes)
@@ -380,12 +303,19 @@ class CorpusIndex:
                     unchanged=unchanged,
                 )
             replaced = gone | {d.id for d in changed}
-            new_chunks = self._chunk(changed, old, replaced)
+            existing = [c for c in old.chunks.values() if c.doc_id not in replaced]
+            new_chunks = chunk_new_documents(
+                changed,
+                existing,
+                self._tokenizer_or_default(),
+                max_tokens=self.embedder.max_seq_length,
+                title_prefix=old.manifest.title_prefix,
+            )
             texts = [embed_text(c, old.manifest.title_prefix) for c in new_chunks]
             t0 = time.perf_counter()
-            vectors = self._embed(texts, progress)
+            vectors = embed_in_batches(self.embedder, texts, progress)
             embed_seconds = time.perf_counter() - t0
-            state, removed_rows = self._next_state(old, changed, replaced, new_chunks)
+            state, removed_rows = next_state(old, changed, replaced, new_chunks)
             new_rows = np.arange(old.next_row, state.next_row, dtype=np.int64)
             # The one in-place change (FAISS add/remove) and the switch to the new mappings
             # happen under the same write lock: a search sees all of the old or all of the new.
@@ -432,15 +362,15 @@ class CorpusIndex:
         except IndexNotFoundError:
             return
         if manifest.version != self._state.manifest.version:
-            self._swap(_load_state(self.path, manifest))
+            self._swap(load_state(self.path, manifest))
 
-    def _committed_or_empty(self) -> _State:
+    def _committed_or_empty(self) -> CorpusState:
         try:
             if not self._detached:
-                return _load_state(self.path, read_manifest(self.path))
+                return load_state(self.path, read_manifest(self.path))
         except IndexNotFoundError:
             pass
-        return _empty_state(self._state.manifest, self.embedder.dim)
+        return empty_state(self._state.manifest, self.embedder.dim)
 
     def _tokenizer_or_default(self) -> TextTokenizer:
         if self._tokenizer is None:
@@ -450,117 +380,21 @@ class CorpusIndex:
     def _tokens(self, text: str) -> int:
         return self._tokenizer_or_default().count(text)
 
-    def _chunk(self, docs: Sequence[Document], old: _State, replaced: set[str]) -> list[Chunk]:
-        tokenizer = self._tokenizer_or_default()
-        fresh: list[Chunk] = []
-        for doc in docs:
-            budget = self.embedder.max_seq_length
-            if old.manifest.title_prefix and doc.title:
-                # Keep room for the prepended title so the model never truncates a chunk.
-                budget = max(64, budget - tokenizer.count(doc.title))
-            fresh.extend(chunk_document(doc, tokenizer, max_tokens=budget))
-        fresh = collapse_near_duplicates(fresh)
-        # Near-duplicates of chunks already indexed (other documents) are not added again.
-        existing = [c for c in old.chunks.values() if c.doc_id not in replaced]
-        if existing and fresh:
-            fresh_ids = {c.id for c in fresh}
-            dropped = find_near_duplicates([*existing, *fresh])
-            drop = {d for d, keep in dropped.items() if d in fresh_ids}
-            drop |= {
-                keep for d, keep in dropped.items() if keep in fresh_ids and d not in fresh_ids
-            }
-            fresh = [c for c in fresh if c.id not in drop]
-        return fresh
-
-    def _embed(self, texts: Sequence[str], progress: ProgressFn | None) -> np.ndarray:
-        out = np.zeros((len(texts), self.embedder.dim), dtype=np.float32)
-        if progress is not None:
-            progress(0, len(texts))
-        for start in range(0, len(texts), _EMBED_BATCH):
-            batch = texts[start : start + _EMBED_BATCH]
-            out[start : start + len(batch)] = self.embedder.embed_documents(batch)
-            if progress is not None:
-                progress(start + len(batch), len(texts))
-        return out
-
-    def _next_state(
-        self,
-        old: _State,
-        changed: Sequence[Document],
-        replaced: set[str],
-        new_chunks: Sequence[Chunk],
-    ) -> tuple[_State, list[int]]:
-        """The new mappings and keyword store (vectors are applied by the caller)."""
-        docs = {k: v for k, v in old.docs.items() if k not in replaced}
-        docs.update({d.id: d for d in changed})
-        removed_rows = [old.row_of[c] for d in replaced for c in old.doc_chunks.get(d, ())]
-        chunks = {k: v for k, v in old.chunks.items() if v.doc_id not in replaced}
-        row_of = {k: v for k, v in old.row_of.items() if k in chunks}
-        doc_chunks = {k: v for k, v in old.doc_chunks.items() if k not in replaced}
-        grouped: dict[str, list[str]] = {d.id: [] for d in changed}
-        for offset, chunk in enumerate(new_chunks):
-            chunks[chunk.id] = chunk
-            row_of[chunk.id] = old.next_row + offset
-            grouped[chunk.doc_id].append(chunk.id)
-        doc_chunks.update({k: tuple(v) for k, v in grouped.items()})
-        chunk_of_row = {r: c for c, r in row_of.items()}
-        live = sorted(chunk_of_row)
-        # bm25s cannot add or remove rows: rebuild the keyword part (cheap; see keyword_store).
-        keywords = Bm25Store.build(
-            live,
-            [embed_text(chunks[chunk_of_row[r]], old.manifest.title_prefix) for r in live],
-            previous=old.keywords,
-        )
-        manifest = replace(old.manifest, n_documents=len(docs), n_chunks=len(chunks))
-        state = _State(
-            manifest,
-            docs,
-            chunks,
-            doc_chunks,
-            row_of,
-            chunk_of_row,
-            old.vectors,
-            keywords,
-            old.next_row + len(new_chunks),
-        )
-        return state, removed_rows
-
-    def _swap(self, state: _State) -> None:
+    def _swap(self, state: CorpusState) -> None:
         self._rw.acquire_write()
         try:
             self._state = state
         finally:
             self._rw.release_write()
 
-    def _commit(self, state: _State, *, created: bool = False) -> Manifest:
+    def _commit(self, state: CorpusState, *, created: bool = False) -> Manifest:
         """Write ``state`` as a new generation and make it live; returns the new manifest."""
         previous = "" if self._detached else self._state.manifest.generation
-        generation = generations.new_generation_name(self.path)
-        folder = self.path / generation
-        generations.write_generation(
-            folder, state.docs.values(), state.chunks.values(), state.row_of, state.next_row
+        manifest = commit_state(
+            self.path, state, previous_generation=previous, fresh=created or self._detached
         )
-        state.vectors.save(folder)
-        state.keywords.save(folder)
-        generations.sync_generation(folder)
-        now = utc_now()
-        number = generations.generation_number(generation)
-        manifest = replace(
-            state.manifest,
-            generation=generation,
-            version=f"{number}-{uuid.uuid4().hex[:8]}",
-            created_at=now if created or self._detached else state.manifest.created_at,
-            updated_at=now,
-        )
-        write_manifest(self.path, manifest)  # the commit point
         self._detached = False
-        generations.remove_stale_generations(self.path, keep={generation, previous})
         return manifest
-
-
-def _row_text(state: _State, row: int) -> str | None:
-    chunk_id = state.chunk_of_row.get(row)
-    return state.chunks[chunk_id].text if chunk_id is not None else None
 
 
 def _check_top_k(top_k: int) -> None:
@@ -570,59 +404,6 @@ def _check_top_k(top_k: int) -> None:
 
 def _same_document(old: Document | None, new: Document) -> bool:
     return old is not None and old == new
-
-
-def _allowed_rows(state: _State, filters: Mapping[str, Any] | None) -> list[int] | None:
-    if not filters:
-        return None
-    unknown = set(filters) - set(FILTER_KEYS)
-    if unknown:
-        raise InvalidQueryError(
-            f"unknown filter(s) {sorted(unknown)}; supported: {', '.join(FILTER_KEYS)}"
-        )
-    doc_ids = set(state.docs)
-    if "doc_id" in filters:
-        wanted = filters["doc_id"]
-        if isinstance(wanted, str):
-            wanted = [wanted]
-        if not isinstance(wanted, list | tuple) or not all(isinstance(w, str) for w in wanted):
-            raise InvalidQueryError("filter doc_id must be a string or a list of strings")
-        doc_ids &= set(wanted)
-    if "title_contains" in filters:
-        needle = filters["title_contains"]
-        if not isinstance(needle, str):
-            raise InvalidQueryError("filter title_contains must be a string")
-        doc_ids = {d for d in doc_ids if needle.casefold() in state.docs[d].title.casefold()}
-    return [state.row_of[c] for d in sorted(doc_ids) for c in state.doc_chunks.get(d, ())]
-
-
-def _load_state(path: Path, manifest: Manifest) -> _State:
-    folder = path / manifest.generation
-    docs, chunks, row_of, next_row = generations.read_generation(folder)
-    doc_chunks: dict[str, list[str]] = {d: [] for d in docs}
-    for chunk in sorted(chunks.values(), key=lambda c: (c.doc_id, c.start, c.end)):
-        doc_chunks.setdefault(chunk.doc_id, []).append(chunk.id)
-    vectors = FaissStore.load(folder, mmap=True)
-    keywords = Bm25Store.load(folder, mmap=True)
-    generations.check_consistent(
-        folder, manifest, len(docs), len(chunks), len(vectors), len(keywords)
-    )
-    return _State(
-        manifest,
-        docs,
-        chunks,
-        {k: tuple(v) for k, v in doc_chunks.items()},
-        row_of,
-        {r: c for c, r in row_of.items()},
-        vectors,
-        keywords,
-        next_row,
-    )
-
-
-def _empty_state(manifest: Manifest, dim: int) -> _State:
-    manifest = replace(manifest, n_documents=0, n_chunks=0, vector_index="flat", n_tombstones=0)
-    return _State(manifest, {}, {}, {}, {}, {}, FaissStore(dim), Bm25Store(), 1)
 
 
 def build_index(
@@ -643,4 +424,4 @@ def build_index(
     return index.ingest_paths(paths, max_bytes, progress)
 
 
-__all__ = ["CorpusIndex", "IngestReport", "ProgressFn", "build_index", "hit_to_dict"]
+__all__ = ["CorpusIndex", "IngestReport", "ProgressFn", "build_index"]

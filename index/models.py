@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
+from typing import Any
+
+from index.hashing import sha256_text
 
 
 @dataclass(frozen=True)
@@ -25,14 +27,12 @@ class Document:
 
     def __post_init__(self) -> None:
         if not self.content_hash:
-            digest = hashlib.sha256(self.text.encode("utf-8")).hexdigest()
-            object.__setattr__(self, "content_hash", digest)
+            object.__setattr__(self, "content_hash", sha256_text(self.text))
 
 
 def make_chunk_id(doc_id: str, start: int, end: int) -> str:
     """A chunk id derived from document id and span, so re-ingesting the same text keeps ids."""
-    raw = f"{doc_id}:{start}:{end}".encode()
-    return hashlib.sha256(raw).hexdigest()[:16]
+    return sha256_text(f"{doc_id}:{start}:{end}")[:16]
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,39 @@ class Hit:
     dense_score: float | None = None
     keyword_score: float | None = None
     extra: dict[str, float] = field(default_factory=dict)
+
+
+def hit_to_dict(hit: Hit) -> dict[str, Any]:
+    """The JSON shape of a hit (CLI ``search --json``, HTTP ``/search``)."""
+    return {
+        "doc_id": hit.chunk.doc_id,
+        "chunk_id": hit.chunk.id,
+        "score": round(float(hit.score), 6),
+        "start": hit.chunk.start,
+        "end": hit.chunk.end,
+        "text": hit.chunk.text,
+        "title": hit.chunk.title,
+        "rank": hit.rank,
+    }
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path that was not ingested, and why (short, user-facing)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one write did; ``tokens`` counts the model tokens of the chunks embedded."""
+
+    documents: int
+    chunks: int
+    skipped: list[Skipped] = field(default_factory=list)
+    seconds: float = 0.0
+    tokens: int = 0
+    doc_ids: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    embed_seconds: float = 0.0

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from index.embedding import EXPECTED_WEIGHTS_SHA256, WEIGHTS_FILE, default_model_dir, file_sha256
+from index.embedders.weights import EXPECTED_WEIGHTS_SHA256, WEIGHTS_FILE, default_model_dir
 from index.errors import ModelIntegrityError
+from index.hashing import sha256_file
 
 COMPROMISED_LITELLM_VERSIONS = frozenset({"1.82.7", "1.82.8"})
 COMPROMISED_LITELLM_PREFIXES = ("1.107.",)
@@ -106,7 +107,7 @@ def check_weights(
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         return [Finding("weights", f"missing {weights}")]
-    actual = file_sha256(weights)
+    actual = sha256_file(weights)
     if actual != expected:
         return [Finding("weights", f"{weights} has sha256 {actual}, expected {expected}")]
     return []

@@ -12,13 +12,13 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from index.errors import CiteqaError
+from index.hashing import short_hash as _short_hash
 
 PROMPTS_DIR = Path(__file__).resolve().parent
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -33,8 +33,7 @@ class PromptNotFoundError(CiteqaError):
 
 def short_hash(*parts: str) -> str:
     """First 12 hex digits of the sha256 of the parts (NUL-separated)."""
-    digest = hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
-    return digest[:12]
+    return _short_hash(*parts, length=12)
 
 
 @dataclass(frozen=True)

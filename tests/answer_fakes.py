@@ -9,7 +9,7 @@ from typing import Any
 
 from index.errors import DocumentNotFoundError, InvalidQueryError
 from index.models import Chunk, Document, Hit, make_chunk_id
-from service.question import content_terms, term_set
+from service.answering.question import content_terms, term_set
 
 SEEDS_DIR = Path(__file__).resolve().parent.parent / "seeds"
 

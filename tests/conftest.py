@@ -28,6 +28,18 @@ def _guarded_connect(self: socket.socket, address: Any) -> Any:
     raise RuntimeError(f"network access blocked in tests: {address!r}")
 
 
+# Fixtures that load the real model or build a real index: a test using one is slow, whatever
+# its own markers say, so plain `pytest` stays fast.
+_SLOW_FIXTURES = frozenset({"real_embedder", "seed_index", "seed_index_dir", "onnx_cache_dir"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _block_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests may talk to loopback servers they start, and nothing else."""
@@ -42,7 +54,7 @@ def seeds_dir() -> Path:
 @pytest.fixture(scope="session")
 def real_embedder() -> Any:
     """The packaged all-MiniLM-L6-v2, hash-verified; loaded once per session."""
-    from index.embedding import load_default_embedder
+    from index.embedders.factory import load_default_embedder
 
     return load_default_embedder()
 
@@ -68,7 +80,7 @@ def seed_index(seed_index_dir: Path, real_embedder: Any) -> Any:
 @pytest.fixture(scope="session")
 def onnx_cache_dir() -> Path:
     """The ONNX export of the packaged model (made once per checkout, ~20 s; then cached)."""
-    from index.onnx_export import ensure_exported
+    from index.embedders.onnx_export import ensure_exported
 
     cache = REPO_ROOT / ".citeqa" / "models"
     ensure_exported(cache)

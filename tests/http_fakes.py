@@ -19,7 +19,7 @@ from index.errors import (
     InvalidQueryError,
 )
 from index.models import Chunk, Document, Hit, make_chunk_id
-from service.answer import Answer, AnswerSentence, Citation, RetrievedChunk
+from service.answering.types import Answer, AnswerSentence, Citation, RetrievedChunk
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 _WORD = re.compile(r"[a-z0-9]+")
@@ -239,7 +239,8 @@ class FakePipeline:
 
 
 class FakeDocumentFactory:
-    """Builds documents like ``index.ingest`` would, with its checks (empty, binary, non-UTF-8)."""
+    """Builds documents like ``index.ingestion.reading`` would, with its checks (empty, binary,
+    non-UTF-8)."""
 
     def from_text(
         self,

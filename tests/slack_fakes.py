@@ -20,7 +20,7 @@ import uvicorn
 from aiohttp import WSMsgType, web
 
 from index.errors import GenerationError
-from service.answer import Answer, AnswerSentence, Citation
+from service.answering.types import Answer, AnswerSentence, Citation
 
 BOT_USER_ID = "UBOT0001"
 BOT_ID = "BBOT0001"

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from service.answer import Answer
-from service.generators import LiteLLMGenerator
-from service.pipeline import AnswerPipeline
+from service.answering.generators.extractive import ExtractiveGenerator
+from service.answering.pipeline import AnswerPipeline
+from service.answering.types import Answer
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +36,9 @@ def answers(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, tuple[Answer, Any]]:
     from index.corpus import CorpusIndex
-    from index.ingest import document_from_text
+    from index.ingestion.reading import document_from_text
 
-    pipeline = AnswerPipeline(seed_index, LiteLLMGenerator("extractive"))
+    pipeline = _pipeline(seed_index)
     injected: AnswerPipeline | None = None
     out: dict[str, tuple[Answer, Any]] = {}
     for item in _items():
@@ -51,10 +51,14 @@ def answers(
                 index = CorpusIndex.open(copy, real_embedder)
                 doc = item["inject"]
                 index.add_documents([document_from_text(doc["text"], doc_id=doc["id"])])
-                injected = AnswerPipeline(index, LiteLLMGenerator("extractive"))
+                injected = _pipeline(index)
             p = injected
         out[item["id"]] = (p.answer(item["question"]), p.index)
     return out
+
+
+def _pipeline(index: Any) -> AnswerPipeline:
+    return AnswerPipeline(index, ExtractiveGenerator(), prompt_version="0" * 12)
 
 
 def test_dev_set_shape() -> None:

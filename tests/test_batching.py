@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.batching import MicroBatcher
-from index.embedding import Embedder, HashingEmbedder
+from index.embedders.batching import MicroBatcher
+from index.embedders.protocol import Embedder
+from tests.fakes import HashingEmbedder
 
 
 class SlowFakeEmbedder:
@@ -182,7 +183,7 @@ def test_wrong_shape_from_embedder_is_reported_not_misrouted() -> None:
 def test_batched_onnx_vectors_match_single_encodes(
     onnx_cache_dir: Path, variant: str, min_cos: float
 ) -> None:
-    from index.onnx_embedder import OnnxEmbedder
+    from index.embedders.onnx_embedder import OnnxEmbedder
 
     embedder = OnnxEmbedder.from_cache(
         onnx_cache_dir, variant="fp32" if variant == "fp32" else "int8"

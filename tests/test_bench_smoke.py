@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from eval.bench import Plan, load_questions, retrieval_metrics, rss_mb
+from eval.bench.measure import Plan, load_questions, retrieval_metrics
+from eval.bench.server import rss_mb
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

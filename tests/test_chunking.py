@@ -10,16 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from index.chunking import (
-    DEFAULT_TARGET_TOKENS,
-    chunk_document,
-    collapse_near_duplicates,
-    find_near_duplicates,
-    split_sentences,
-)
-from index.ingest import document_from_text, load_paths
+from index.embedders.tokenizer import ModelTokenizer, load_default_tokenizer
+from index.ingestion.chunking import DEFAULT_TARGET_TOKENS, chunk_document
+from index.ingestion.dedupe import collapse_near_duplicates, find_near_duplicates
+from index.ingestion.reading import document_from_text, load_paths
 from index.models import Chunk, Document, make_chunk_id
-from index.tokenizer import ModelTokenizer, load_default_tokenizer
+from index.text.sentences import split_sentences
 
 TOK = load_default_tokenizer()
 LIMIT = TOK.max_seq_length  # 256, specials included

@@ -6,13 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.citations import (
-    UnparseableOutputError,
-    locate_quote,
-    parse_output,
-    replace_markers,
-    split_sentences,
-)
+from index.text.sentences import split_sentences
+from service.answering.citations import locate_quote
+from service.answering.evidence import Quote, replace_markers
+from service.answering.generators.llm_format import UnparseableOutputError, parse_output
 from tests.answer_fakes import seed_documents
 
 DOC = (
@@ -88,8 +85,8 @@ def test_parse_answer_and_quotes() -> None:
     assert [s.markers for s in parsed.sentences] == [(1,), (2, 1)]
     assert parsed.sentences[0].text == "At least 3,000 soldiers were stationed, per U.S. sources."
     assert parsed.quotes == (
-        (1, "at least 3,000 North Korean soldiers"),
-        (2, "confirmed sightings"),
+        Quote(1, "at least 3,000 North Korean soldiers"),
+        Quote(2, "confirmed sightings"),
     )
 
 
@@ -98,12 +95,12 @@ def test_parse_tolerates_markdown_headers_and_missing_quotes_header() -> None:
         '**Answer:** Over 10,000 troops [2].\n[2] "over 10,000 North Korean troops"'
     )
     assert parsed.sentences[0].markers == (2,)
-    assert parsed.quotes == ((2, "over 10,000 North Korean troops"),)
+    assert parsed.quotes == (Quote(2, "over 10,000 North Korean troops"),)
 
 
 def test_parse_inline_quotes() -> None:
     parsed = parse_output('Officials said "over 10,000 North Korean troops" [3] were deployed.')
-    assert (3, "over 10,000 North Korean troops") in parsed.quotes
+    assert Quote(3, "over 10,000 North Korean troops") in parsed.quotes
 
 
 def test_parse_abstain_token_and_reason() -> None:

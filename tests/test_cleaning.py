@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from index.cleaning import detect_title, find_boilerplate, iter_lines
+from index.text.cleaning import detect_title, find_boilerplate, iter_lines
 
 ARTICLE = (
     "Officials confirmed on Monday that the ceasefire talks would resume next week in Geneva.\n"

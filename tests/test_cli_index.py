@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from index import embedding
-from index.embedding import HashingEmbedder
+from index.embedders import factory as embedding
 from service.cli import main
+from tests.fakes import HashingEmbedder
 
 
 @pytest.fixture(autouse=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from service.answer import Citation
-from service.conflicts import attribution, find_conflicts, quantities
-from service.question import analyze_question
+from service.answering.conflicts import attribution, find_conflicts, quantities
+from service.answering.question import analyze_question
+from service.answering.types import Citation
 
 Q000 = (
     "While Pyongyang denies sending combat troops to Russia, reports from both U.S. and South "

@@ -13,18 +13,18 @@ REPO = Path(__file__).resolve().parent.parent
 CORE = [
     "index.models",
     "index.errors",
-    "index.chunking",
-    "index.embedding",
+    "index.ingestion.chunking",
+    "index.embedders.torch_embedder",
     "index.corpus",
     "prompts",
-    "service.answer",
-    "service.question",
-    "service.citations",
-    "service.conflicts",
-    "service.extractive",
-    "service.verification",
-    "service.generators",
-    "service.pipeline",
+    "service.answering.types",
+    "service.answering.question",
+    "service.answering.citations",
+    "service.answering.conflicts",
+    "service.answering.generators.extractive",
+    "service.answering.verification",
+    "service.answering.generators.litellm_generator",
+    "service.answering.pipeline",
 ]
 FORBIDDEN = ["fastapi", "slack_bolt", "uvicorn", "typer", "click", "starlette"]
 
@@ -56,6 +56,12 @@ def test_core_imports_no_web_or_cli_framework() -> None:
 
 @pytest.mark.integration
 def test_importing_the_pipeline_does_not_import_litellm() -> None:
-    loaded = _loaded_after_import(["service.pipeline", "service.generators", "service.cli_ask"])
+    loaded = _loaded_after_import(
+        [
+            "service.answering.pipeline",
+            "service.answering.generators.litellm_generator",
+            "service.cli.ask",
+        ]
+    )
     assert "litellm" not in loaded
     assert "torch" not in loaded

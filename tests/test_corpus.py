@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from index.corpus import CorpusIndex, build_index, hit_to_dict
-from index.embedding import HashingEmbedder
+from index.corpus import CorpusIndex, build_index
 from index.errors import (
     DocumentNotFoundError,
     IndexMismatchError,
     IndexNotFoundError,
     InvalidQueryError,
 )
-from index.manifest import FORMAT_VERSION, read_manifest
-from index.models import Document
+from index.models import Document, hit_to_dict
+from index.storage.manifest import FORMAT_VERSION, read_manifest
+from tests.fakes import HashingEmbedder
 
 
 def _doc(doc_id: str, text: str, title: str = "") -> Document:

@@ -9,18 +9,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index import embedding
-from index.embedding import (
+from index import hashing
+from index.embedders import factory
+from index.embedders.protocol import Embedder
+from index.embedders.torch_embedder import SentenceTransformerEmbedder
+from index.embedders.weights import (
     EXPECTED_WEIGHTS_SHA256,
     WEIGHTS_FILE,
-    Embedder,
-    HashingEmbedder,
-    SentenceTransformerEmbedder,
     default_model_dir,
-    file_sha256,
     verify_weights,
 )
 from index.errors import ModelIntegrityError
+from index.hashing import sha256_file
+from tests.fakes import HashingEmbedder
 
 
 def _tampered_model_dir(tmp_path: Path) -> Path:
@@ -46,7 +47,7 @@ def test_tampered_weights_refused_before_loading(tmp_path: Path) -> None:
         SentenceTransformerEmbedder(model_dir)
     message = str(info.value)
     assert EXPECTED_WEIGHTS_SHA256 in message
-    assert file_sha256(model_dir / WEIGHTS_FILE) in message
+    assert sha256_file(model_dir / WEIGHTS_FILE) in message
     assert "reinstall" in message.lower()
 
 
@@ -62,12 +63,12 @@ def test_packaged_weights_verify() -> None:
 def test_hash_cache_follows_file_changes(tmp_path: Path) -> None:
     f = tmp_path / "w.bin"
     f.write_bytes(b"a" * 10)
-    first = file_sha256(f)
-    assert any(k[0] == str(f.resolve()) for k in embedding._hash_cache)
-    assert file_sha256(f) == first
+    first = sha256_file(f)
+    assert any(k[0] == str(f.resolve()) for k in hashing._file_cache)
+    assert sha256_file(f) == first
     f.write_bytes(b"b" * 11)
     os.utime(f, ns=(1, 1))
-    assert file_sha256(f) != first
+    assert sha256_file(f) != first
 
 
 def test_hashing_embedder_is_deterministic_and_normalised() -> None:
@@ -86,7 +87,7 @@ def test_hashing_embedder_is_deterministic_and_normalised() -> None:
 
 def test_load_default_embedder_rejects_unknown_kind() -> None:
     with pytest.raises(ValueError, match="unknown embedder kind"):
-        embedding.load_default_embedder("tf")  # type: ignore[arg-type]
+        factory.load_default_embedder("tf")  # type: ignore[arg-type]
 
 
 @pytest.mark.slow

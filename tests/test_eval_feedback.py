@@ -129,7 +129,7 @@ def test_cli_from_feedback(tmp_path: Path):
 
 
 def test_lines_written_by_the_slack_feedback_log_convert(tmp_path: Path):
-    from service.answer import Answer, Citation
+    from service.answering.types import Answer, Citation
     from service.slack.feedback import FeedbackLog
 
     log = FeedbackLog(tmp_path / "feedback.jsonl", salt=b"s" * 16)

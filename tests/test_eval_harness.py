@@ -22,7 +22,7 @@ from eval.gate import (
 from eval.gold import DEFAULT_GOLD_PATH, GoldItem, load_gold
 from eval.harness import EvalRun, HttpTarget, InProcessTarget, run_eval
 from index.errors import GenerationError, InvalidDocumentError
-from service.answer import Answer, Citation
+from service.answering.types import Answer, Citation
 
 GOLD = load_gold(DEFAULT_GOLD_PATH)
 BY_Q = {g.question: g for g in GOLD}
@@ -244,10 +244,10 @@ def test_committed_baseline_gates_every_headline_metric():
 
 @pytest.mark.slow
 def test_real_pipeline_smoke_in_process(seed_index: Any):
-    from service.pipeline import build_pipeline
     from service.settings import Settings
+    from service.wiring import build_answerer
 
-    pipeline = build_pipeline(Settings(), seed_index)
+    pipeline = build_answerer(Settings(), seed_index)
     items = [BY_Q[TROOPS_Q], BY_Q[PACT_Q], BY_Q[TANKS_Q]]
     run = run_eval(items, InProcessTarget(pipeline, index=seed_index), warmup=True)
     m = run.metrics
@@ -262,12 +262,12 @@ def test_real_pipeline_smoke_in_process(seed_index: Any):
 @pytest.mark.integration
 def test_real_app_over_http_matches_in_process(seed_index: Any):
     from service.http.app import create_app
-    from service.pipeline import build_pipeline
     from service.settings import Settings
+    from service.wiring import build_answerer
     from tests.http_fakes import live_server
 
     settings = Settings(rate_limit_per_minute=100_000)
-    pipeline = build_pipeline(settings, seed_index)
+    pipeline = build_answerer(settings, seed_index)
     items = [BY_Q[q] for q in (TROOPS_Q, PACT_Q, TANKS_Q)]
     local = run_eval(items, InProcessTarget(pipeline, index=seed_index))
     with live_server(create_app(settings, index=seed_index, pipeline=pipeline)) as url:
@@ -328,8 +328,8 @@ def test_http_target_retries_429_and_falls_back_to_seed_texts():
             return httpx.Response(200, json=body)
         return httpx.Response(404, json={"error": {"code": "not_found", "message": "no"}})
 
-    client = httpx.Client(base_url="http://eval.test", transport=httpx.MockTransport(handler))
-    target = HttpTarget("http://eval.test", seeds_dir=SEEDS, client=client)
+    transport = httpx.MockTransport(handler)
+    target = HttpTarget("http://eval.test", seeds_dir=SEEDS, transport=transport)
     run = run_eval([BY_Q[PACT_Q], BY_Q[PACT_Q]], target)
     assert calls.count("POST /ask") == 3  # one 429, then two answers
     assert calls.count("POST /search") == 1  # stops asking once /search is unavailable

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.answer import Answer
+from service.answering.types import Answer
 from service.http.app import create_app
 from service.settings import Settings
 from tests.http_fakes import FakeDocumentFactory, FakeIndex, FakePipeline, fake_parts
@@ -55,7 +55,7 @@ def parse_sse(text: str) -> list[tuple[str | None, str]]:
 
 def test_import_of_app_module_stays_light() -> None:
     code = (
-        "import sys, service.http.app, service.http.cli;"
+        "import sys, service.http.app, service.http.command;"
         "heavy=[m for m in ('torch','sentence_transformers','litellm','faiss','uvicorn')"
         " if m in sys.modules]; print(','.join(heavy))"
     )

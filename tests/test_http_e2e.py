@@ -23,10 +23,10 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 def real_app(index_dir: Path, embedder: Any, **overrides: Any) -> Any:
     def loader(settings: Settings) -> Any:
         from index.corpus import CorpusIndex
-        from service.pipeline import build_pipeline
+        from service.wiring import build_answerer
 
         index = CorpusIndex.open(settings.index_dir, embedder)
-        return index, build_pipeline(settings, index)
+        return index, build_answerer(settings, index)
 
     settings = Settings(index_dir=index_dir, **overrides)
     return create_app(settings, loader=loader)
@@ -62,7 +62,7 @@ def test_unanswerable_question_abstains(client: TestClient) -> None:
 
 
 def test_search_matches_cli_hit_shape(client: TestClient) -> None:
-    from index.corpus import hit_to_dict
+    from index.models import hit_to_dict
 
     r = client.post("/search", json={"query": "Kursk", "top_k": 3})
     hits = r.json()["hits"]
@@ -129,11 +129,11 @@ def test_questions_keep_working_while_documents_change(client: TestClient) -> No
 def test_lifespan_builds_index_from_seeds_when_missing(
     real_embedder: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import index.embedding
+    import index.embedders.factory
 
     # Reuse the session's loaded model; everything else is the production loader.
     monkeypatch.setattr(
-        index.embedding, "load_default_embedder", lambda kind="torch": real_embedder
+        index.embedders.factory, "load_default_embedder", lambda kind="torch": real_embedder
     )
     index_dir = tmp_path / "fresh-index"
     app = create_app(Settings(index_dir=index_dir))

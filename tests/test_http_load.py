@@ -1,4 +1,4 @@
-"""Bounded load tests on loopback: no errors under concurrency (figures come from eval/load.py)."""
+"""Bounded load tests on loopback: no errors under concurrency (figures: eval/bench/load.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from eval.load import free_port, http_load, load_questions, start_server, stop_server, wait_ready
+from eval.bench.load import http_load, load_questions
+from eval.bench.server import serve_process
 from service.http.app import create_app
 from service.settings import Settings
 from tests.http_fakes import fake_parts, live_server
@@ -35,7 +36,7 @@ def test_load_small_no_errors() -> None:
 
 
 # `make test` sends 400 requests to the real service; CITEQA_LOAD_REQUESTS=2000 runs the full
-# bounded load here (python -m eval.load does the same and reports the figures).
+# bounded load here (python -m eval.bench.load does the same and reports the figures).
 _REAL_REQUESTS = int(os.environ.get("CITEQA_LOAD_REQUESTS", "400"))
 
 
@@ -43,19 +44,14 @@ _REAL_REQUESTS = int(os.environ.get("CITEQA_LOAD_REQUESTS", "400"))
 def test_load_real_service_no_errors(seed_index_dir: Path, tmp_path: Path) -> None:
     index_dir = tmp_path / "index"
     shutil.copytree(seed_index_dir, index_dir)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = start_server(index_dir, port)
     questions = load_questions()
     results: list[Any] = []
-    try:
-        wait_ready(url)
+    with serve_process(index_dir) as served:
+        url = served.base_url
         half = _REAL_REQUESTS // 2
         bodies = questions * (half // len(questions) + 1)
         results.append(http_load(url, "/search", [{"query": q} for q in bodies][:half], 20))
         results.append(http_load(url, "/ask", [{"question": q} for q in bodies][:half], 20))
-    finally:
-        stop_server(proc)
     for result in results:
         assert result.requests == _REAL_REQUESTS // 2
         assert result.errors == 0, result.status_counts

@@ -139,7 +139,7 @@ _SLOW_SERVER = """
 import sys
 from pathlib import Path
 from service.http.app import create_app
-from service.http.cli import run_server
+from service.http.command import run_server
 from service.settings import Settings
 from tests.http_fakes import FakeIndex, FakePipeline
 

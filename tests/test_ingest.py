@@ -10,16 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.chunking import chunk_document
+from index.embedders.tokenizer import load_default_tokenizer
 from index.errors import InvalidDocumentError
-from index.ingest import (
-    Skipped,
-    document_from_bytes,
-    document_from_text,
-    html_to_text,
-    load_paths,
-)
-from index.tokenizer import load_default_tokenizer
+from index.ingestion.chunking import chunk_document
+from index.ingestion.html import html_to_text
+from index.ingestion.reading import document_from_bytes, document_from_text, load_paths
+from index.models import Skipped
 
 DATA = Path(__file__).resolve().parent / "data" / "ingest"
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f]")

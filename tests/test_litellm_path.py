@@ -1,4 +1,4 @@
-"""The LLM path, always through ``litellm.completion``: mock responses and a local fake provider.
+"""The LLM path through ``litellm.completion``: mock responses and a local fake provider.
 
 The fake provider is a tiny OpenAI-compatible server on 127.0.0.1 (free port) that replays queued
 behaviours: a reply text, a delay past the client's timeout, or an HTTP 500. It stops at teardown.
@@ -16,8 +16,12 @@ from typing import Any
 
 import pytest
 
-from service.generators import LiteLLMGenerator
-from service.pipeline import AnswerPipeline
+from service.answering.generators.extractive import ExtractiveGenerator
+from service.answering.generators.fallback import FallbackGenerator
+from service.answering.generators.litellm_generator import LiteLLMGenerator
+from service.answering.pipeline import AnswerPipeline
+from service.answering.protocol import SearchableIndex
+from service.wiring import prompt_version
 from tests.answer_fakes import make_document, seed_fake_index
 
 pytestmark = pytest.mark.integration
@@ -120,9 +124,17 @@ def _pipeline(
         timeout_s=timeout_s,
         retries=0,
     )
-    return AnswerPipeline(
-        seed_fake_index(extra), gen, default_top_k=10, fallback_model=fallback, deadline_s=10.0
+    return _llm_pipeline(seed_fake_index(extra), gen, fallback=fallback)
+
+
+def _llm_pipeline(
+    index: SearchableIndex, gen: LiteLLMGenerator, *, fallback: str | None = None
+) -> AnswerPipeline:
+    """The wiring's chain: the LLM, then the fallback model, then the extractive generator."""
+    chain = FallbackGenerator(
+        gen.model, ExtractiveGenerator(), llm=gen, fallback_model=fallback, deadline_s=10.0
     )
+    return AnswerPipeline(index, chain, prompt_version=prompt_version(), default_top_k=10)
 
 
 def _source_number(pipeline: AnswerPipeline, doc_prefix: str) -> int:
@@ -273,7 +285,7 @@ def test_injected_document_is_delimited_and_its_instructions_are_not_evidence(
 
 def test_mock_response_through_litellm() -> None:
     index = seed_fake_index()
-    probe = AnswerPipeline(index, LiteLLMGenerator("openai/gpt-4o-mini"), default_top_k=10)
+    probe = _llm_pipeline(index, LiteLLMGenerator("openai/gpt-4o-mini"))
     hits = index.search(Q, top_k=10)
     n = next(
         i
@@ -285,7 +297,7 @@ def test_mock_response_through_litellm() -> None:
         api_key="sk-test",
         completion_kwargs={"mock_response": GOOD.format(n=n)},
     )
-    answer = AnswerPipeline(index, gen, default_top_k=10).answer(Q)
+    answer = _llm_pipeline(index, gen).answer(Q)
     assert probe.prompt_version == answer.prompt_version
     assert not answer.abstained
     assert answer.model == "openai/gpt-4o-mini"
@@ -300,6 +312,6 @@ def test_mock_exception_degrades() -> None:
         api_key="sk-test",
         completion_kwargs={"mock_response": Exception("rate limited")},
     )
-    answer = AnswerPipeline(seed_fake_index(), gen, default_top_k=10).answer(Q)
+    answer = _llm_pipeline(seed_fake_index(), gen).answer(Q)
     assert answer.degraded
     assert answer.model == "extractive/default"

@@ -11,17 +11,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from index.embedding import EXPECTED_WEIGHTS_SHA256, MODEL_NAME, Embedder, default_model_dir
-from index.errors import ModelIntegrityError
-from index.onnx_embedder import MAX_SEQ_LENGTH, OnnxEmbedder
-from index.onnx_export import (
+from index.embedders.onnx_embedder import MAX_SEQ_LENGTH, OnnxEmbedder
+from index.embedders.onnx_export import (
     VARIANT_FILES,
     ensure_exported,
     export_dir,
     read_export,
-    sha256_file,
     verify_export,
 )
+from index.embedders.protocol import Embedder
+from index.embedders.weights import EXPECTED_WEIGHTS_SHA256, MODEL_NAME, default_model_dir
+from index.errors import ModelIntegrityError
+from index.hashing import sha256_file
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TOY_DIM = 8
@@ -75,7 +76,7 @@ def _expected(embedder: OnnxEmbedder, table: np.ndarray, text: str) -> np.ndarra
 
 def test_importing_the_embedder_does_not_import_torch() -> None:
     code = (
-        "import sys, index.onnx_embedder, index.batching;"
+        "import sys, index.embedders.onnx_embedder, index.embedders.batching;"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers')"
         " if m in sys.modules];"
         "print(','.join(heavy))"
@@ -230,9 +231,9 @@ def test_real_export_is_fused_and_quantised(onnx_cache_dir: Path) -> None:
 def test_onnx_vectors_match_torch_on_seed_chunks_and_questions(
     onnx_cache_dir: Path, real_embedder: Embedder, seeds_dir: Path
 ) -> None:
-    from index.chunking import chunk_document
-    from index.ingest import load_paths
-    from index.tokenizer import load_default_tokenizer
+    from index.embedders.tokenizer import load_default_tokenizer
+    from index.ingestion.chunking import chunk_document
+    from index.ingestion.reading import load_paths
 
     docs, _ = load_paths([seeds_dir])
     tokenizer = load_default_tokenizer()
@@ -252,7 +253,7 @@ def test_index_built_with_torch_opens_and_searches_with_onnx_queries(
     onnx_cache_dir: Path, seed_index_dir: Path, seed_index: Any
 ) -> None:
     from index.corpus import CorpusIndex
-    from index.onnx_embedder import load_onnx_embedder
+    from index.embedders.onnx_embedder import load_onnx_embedder
 
     embedder = load_onnx_embedder(cache_dir=onnx_cache_dir)
     index = CorpusIndex.open(seed_index_dir, embedder)  # the manifest check accepts it

@@ -97,13 +97,13 @@ def test_openai_client_against_real_pipeline(
     import shutil
 
     from index.corpus import CorpusIndex
-    from service.pipeline import build_pipeline
+    from service.wiring import build_answerer
 
     index_dir = tmp_path / "index"
     shutil.copytree(seed_index_dir, index_dir)
     settings = Settings(index_dir=index_dir)
     index = CorpusIndex.open(index_dir, real_embedder)
-    app = create_app(settings, index=index, pipeline=build_pipeline(settings, index))
+    app = create_app(settings, index=index, pipeline=build_answerer(settings, index))
     with live_server(app) as url:
         client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         completion = client.chat.completions.create(

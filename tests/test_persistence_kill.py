@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from index.corpus import CorpusIndex
-from index.embedding import HashingEmbedder
-from index.manifest import read_manifest
 from index.models import Document
+from index.storage.manifest import read_manifest
+from tests.fakes import HashingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,7 +26,7 @@ CHILD = """
 import sys
 from pathlib import Path
 from index.corpus import CorpusIndex
-from index.embedding import HashingEmbedder
+from tests.fakes import HashingEmbedder
 from index.models import Document
 emb = HashingEmbedder(dim=64)
 index = CorpusIndex.open(Path(sys.argv[1]), emb)

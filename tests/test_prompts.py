@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from prompts import PROMPTS_DIR, PromptNotFoundError, available_prompts, load_prompt
-from service.citations import ABSTAIN_TOKEN, Source, format_sources, parse_prompt
+from service.answering.evidence import Source
+from service.answering.generators.llm_format import ABSTAIN_TOKEN, format_sources
 
 
 def test_answer_templates_are_plain_files_with_a_content_hash_version() -> None:
@@ -62,7 +63,6 @@ def test_sources_are_delimited_and_look_alikes_neutralised() -> None:
     assert block.startswith('<source id=1 doc="d1" title="A \'quoted\' title">\n')
     assert block.count("</source>") == 1
     assert "<source id=9" not in block
-    question, parsed = parse_prompt(load_prompt("answer").render(sources=block, question="Who?"))
-    assert question == "Who?"
-    assert [s.n for s in parsed] == [1]
-    assert "‹source id=9" in parsed[0].text
+    prompt = load_prompt("answer").render(sources=block, question="Who?")
+    assert prompt.count("<source id=") == 1
+    assert "‹source id=9" in prompt

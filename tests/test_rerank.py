@@ -1,55 +1,18 @@
-"""FeatureReranker: analyser, heading detection, feature scoring, caching, retriever wiring."""
+"""FeatureReranker: feature scoring, caching, retriever wiring."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from index.embedding import HashingEmbedder
-from index.keyword_store import Bm25Store
-from index.rerank import (
+from index.retrieval.fusion import Retriever
+from index.retrieval.rerank import (
     Candidate,
     FeatureReranker,
     RerankWeights,
-    analyse,
-    is_heading,
-    stem,
 )
-from index.retriever import Retriever
-from index.vector_store import FaissStore
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
-        ("experience", "experienced"),
-        ("unanimous", "unanimously"),
-        ("country", "countries"),
-        ("stop", "stopped"),
-        ("ratify", "ratifying"),
-        ("force", "forces"),
-        ("supply", "supplying"),
-    ],
-)
-def test_stem_merges_inflections(a: str, b: str) -> None:
-    assert stem(a) == stem(b)
-
-
-def test_stem_keeps_short_and_non_alpha_words() -> None:
-    assert stem("bus") == "bus"
-    assert stem("u.s") == "u.s"
-    assert stem("kursk") == "kursk"
-
-
-def test_analyse_drops_question_words_and_normalises_numbers() -> None:
-    terms = analyse("How many of the 3,000 soldiers did Russia's parliament count?")
-    assert terms == ["3000", stem("soldiers"), "russia", stem("parliament"), "count"]
-
-
-def test_is_heading() -> None:
-    assert is_heading("Expert opinion on the implications of North Korean troops")
-    assert not is_heading("Experts have pointed out that the army is well trained.")
-    assert not is_heading(" ".join(["word"] * 20))
+from index.stores.bm25_store import Bm25Store
+from index.stores.faiss_store import FaissStore
+from tests.fakes import HashingEmbedder
 
 
 def _candidates(emb: HashingEmbedder, query: str, texts: list[str]) -> list[Candidate]:

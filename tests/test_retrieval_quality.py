@@ -89,8 +89,8 @@ def test_every_answer_is_in_a_chunk(seed_index: Any) -> None:
 def test_default_retrieval_answer_in_top3_and_mostly_first(seed_index: Any) -> None:
     """Issue 2: the answer chunk is first for >= 90% of the questions and in the top 3 for all.
 
-    Hybrid = RRF of dense + BM25, then index.rerank.FeatureReranker over the top 10 (measured
-    top-1 0.93, MRR 0.96; RRF alone was 0.83).
+    Hybrid = RRF of dense + BM25, then index.retrieval.rerank.FeatureReranker over the top 10
+    (measured top-1 0.93, MRR 0.96; RRF alone was 0.83).
     """
     result = evaluate(seed_index, load_questions(), mode="hybrid")
     assert result["top3"] == 1.0, result

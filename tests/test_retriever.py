@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.embedding import HashingEmbedder
-from index.keyword_store import Bm25Store
-from index.retriever import Retriever, reciprocal_rank_fusion
-from index.vector_store import FaissStore
+from index.retrieval.fusion import Retriever, reciprocal_rank_fusion
+from index.stores.bm25_store import Bm25Store
+from index.stores.faiss_store import FaissStore
+from tests.fakes import HashingEmbedder
 
 TEXTS = [
     "North Korean troops were deployed to the Kursk region of Russia.",

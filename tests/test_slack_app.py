@@ -13,10 +13,11 @@ import pytest
 from pydantic import SecretStr
 
 from index.errors import CiteqaError, GenerationError, InvalidQueryError
-from service.answer import Answer
+from service.answering.types import Answer
+from service.client import answer_from_dict
 from service.http.app import create_app
 from service.settings import Settings
-from service.slack.remote import RemoteAnswerer, answer_from_dict
+from service.slack.remote import RemoteAnswerer
 from tests.slack_fakes import (
     BOT_TOKEN,
     BOT_USER_ID,
@@ -197,8 +198,8 @@ def test_real_pipeline_answer_reaches_slack_with_seed_citations(
     """The bot over the real pipeline and seed index: a cited answer lands in the thread."""
     from fastapi import FastAPI
 
-    from service.pipeline import build_pipeline
     from service.slack.http import mount
+    from service.wiring import build_answerer
 
     slack = FakeSlack().start()
     try:
@@ -208,7 +209,7 @@ def test_real_pipeline_answer_reaches_slack_with_seed_citations(
             slack_api_url=slack.api_url,
             feedback_file=tmp_path / "feedback.jsonl",
         )
-        pipeline = build_pipeline(settings, seed_index)
+        pipeline = build_answerer(settings, seed_index)
         app = FastAPI()
         mount(app, settings, lambda: pipeline)
         server = ServerThread(app).start()

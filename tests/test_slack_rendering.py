@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.answer import Answer, Citation, Conflict, ConflictValue
+from service.answering.types import Answer, Citation, Conflict, ConflictValue
 from service.slack.rendering import (
     ACTION_HELPFUL,
     MAX_BLOCKS,

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from service.settings import Settings
 from service.slack.bot import CiteqaSlackBot, build_bot
-from service.slack.cli import slack_command
+from service.slack.command import slack_command
 from service.slack.rendering import WORKING_TEXT
 from service.slack.socket import serve_socket_mode
 from tests.slack_fakes import (

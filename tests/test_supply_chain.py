@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.embedding import WEIGHTS_FILE, default_model_dir
+from index.embedders.weights import WEIGHTS_FILE, default_model_dir
 from index.supply_chain import (
     audit_environment,
     check_litellm,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from index.embedders.tokenizer import ModelTokenizer, default_model_dir, load_default_tokenizer
 from index.errors import ModelIntegrityError
-from index.tokenizer import ModelTokenizer, default_model_dir, load_default_tokenizer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +64,7 @@ def test_max_seq_length_comes_from_the_model_config(tmp_path: Path) -> None:
 def test_loading_the_tokenizer_does_not_import_torch() -> None:
     code = (
         "import sys\n"
-        "from index.tokenizer import load_default_tokenizer\n"
+        "from index.embedders.tokenizer import load_default_tokenizer\n"
         "assert load_default_tokenizer().count('hello world') == 2\n"
         "heavy = ('torch', 'transformers', 'sentence_transformers')\n"
         "bad = [m for m in heavy if m in sys.modules]\n"

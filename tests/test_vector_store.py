@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.vector_store import FaissStore, benchmark_scale, synthetic_vectors
+from eval.bench.scale import benchmark_scale, synthetic_vectors
+from index.stores.faiss_store import FaissStore
 
 DIM = 16
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from service.citations import Source, parse_output
-from service.verification import VerifiedAnswer, names_in, numbers_in, verify_output
+from service.answering.evidence import Source
+from service.answering.generators.llm_format import parse_output
+from service.answering.verification import VerifiedAnswer, names_in, numbers_in, verify_output
 
 DOC_A = (
     "Reports from South Korean intelligence suggest that over 10,000 North Korean troops have "

@@ -11,16 +11,12 @@ background thread started by the lifespan (see ``lifecycle``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI
 
-from service.http import (
-    openai_compat,
-    routes_ask,
-    routes_documents,
-    routes_health,
-    routes_search,
-)
+from service import wiring
+from service.answering.protocol import Answerer
 from service.http.deps import AppContext, DocumentFactory, IngestDocumentFactory
 from service.http.errors import COMMON_ERRORS, install_error_handlers
 from service.http.lifecycle import (
@@ -40,9 +36,14 @@ from service.http.middleware import (
     RequestContextMiddleware,
     TokenBucket,
 )
+from service.http.routes import ask, documents, health, openai, search
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+HTTP_EXTENSIONS = "citeqa.http_extensions"
+# extend(app, settings, get_answerer): adds routes of another adapter to the app.
+HttpExtension = Callable[[FastAPI, Settings, Callable[[], Answerer]], None]
 
 _HEALTH_PATHS = ("/healthz", "/readyz")
 _UNLIMITED_PATHS = (*_HEALTH_PATHS, "/metrics")
@@ -55,9 +56,11 @@ def create_app(
     pipeline: ServedPipeline | None = None,
     loader: Loader | None = None,
     document_factory: DocumentFactory | None = None,
+    extensions: Sequence[HttpExtension] | None = None,
 ) -> FastAPI:
     """Builds the FastAPI app. ``index``/``pipeline``/``loader``/``document_factory`` let tests
-    inject fakes; by default everything loads from ``settings`` in the background."""
+    inject fakes; by default everything loads from ``settings`` in the background.
+    ``extensions`` defaults to the ``citeqa.http_extensions`` entry points."""
     state = ServiceState()
     metrics = ServiceMetrics()
 
@@ -83,13 +86,12 @@ def create_app(
         documents=document_factory or IngestDocumentFactory(settings.max_upload_bytes),
     )
     install_error_handlers(app)
-    for module in (routes_health, routes_ask, routes_search, routes_documents, openai_compat):
+    for module in (health, ask, search, documents, openai):
         app.include_router(module.router)
 
-    if settings.slack_bot_token and settings.slack_signing_secret:
-        from service.slack.http import mount
-
-        mount(app, settings, state.get_pipeline)
+    # Other adapters' routes (Slack's /slack/events), registered as entry points.
+    for extend in extensions if extensions is not None else wiring.plugins(HTTP_EXTENSIONS):
+        extend(app, settings, state.get_pipeline)  # type: ignore[operator]
 
     # add_middleware wraps what is already there, so the last one added runs first.
     app.add_middleware(

@@ -20,7 +20,8 @@ T = TypeVar("T")
 
 
 class DocumentFactory(Protocol):
-    """Builds documents from API input (``index.ingest`` by default; tests may inject a fake)."""
+    """Builds documents from API input (``index.ingestion.reading`` by default; tests inject
+    fakes)."""
 
     def from_text(
         self,
@@ -43,7 +44,7 @@ class DocumentFactory(Protocol):
 
 
 class IngestDocumentFactory:
-    """``index.ingest`` behind the :class:`DocumentFactory` protocol (imported on first use)."""
+    """``index.ingestion.reading`` behind :class:`DocumentFactory` (imported on first use)."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -56,7 +57,7 @@ class IngestDocumentFactory:
         source: str,
         published_at: str | None,
     ) -> Document:
-        from index.ingest import document_from_text
+        from index.ingestion.reading import document_from_text
 
         return document_from_text(
             text, doc_id=doc_id, title=title, source=source, published_at=published_at
@@ -71,7 +72,7 @@ class IngestDocumentFactory:
         source: str,
         published_at: str | None,
     ) -> Document:
-        from index.ingest import document_from_bytes
+        from index.ingestion.reading import document_from_bytes
 
         return document_from_bytes(
             name,

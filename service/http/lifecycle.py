@@ -17,9 +17,10 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 from fastapi import FastAPI
 
-from index.errors import IndexNotFoundError, ServiceNotReadyError
+from index.errors import ServiceNotReadyError
 from index.models import Document
-from service.pipeline import Answerer, SearchableIndex
+from service.answering.generators.protocol import is_extractive
+from service.answering.protocol import Answerer, SearchableIndex
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -48,32 +49,10 @@ Loader = Callable[[Settings], tuple[ServedIndex, ServedPipeline]]
 
 
 def load_components(settings: Settings) -> tuple[ServedIndex, ServedPipeline]:
-    """Loads the embedder and index (building it from the seeds when absent) and the pipeline."""
-    from index.corpus import CorpusIndex, build_index
-    from index.embedding import load_default_embedder
-    from service.pipeline import build_pipeline
+    """The served index and pipeline, from the composition root."""
+    from service import wiring
 
-    t0 = time.perf_counter()
-    embedder = load_default_embedder(kind=settings.embedder)
-    t1 = time.perf_counter()
-    try:
-        index = CorpusIndex.open(settings.index_dir, embedder)
-    except IndexNotFoundError:
-        logger.info("no index in %s; building one from %s", settings.index_dir, settings.seeds_dir)
-        build_index([settings.seeds_dir], settings.index_dir, embedder)
-        index = CorpusIndex.open(settings.index_dir, embedder)
-    t2 = time.perf_counter()
-    pipeline = build_pipeline(settings, index)
-    t3 = time.perf_counter()
-    logger.info(
-        "loaded embedder in %.2fs, index (%d documents, %d chunks) in %.2fs, pipeline in %.2fs",
-        t1 - t0,
-        index.n_documents,
-        index.n_chunks,
-        t2 - t1,
-        t3 - t2,
-    )
-    return index, pipeline
+    return wiring.load_components(settings)
 
 
 @dataclass(frozen=True)
@@ -135,20 +114,21 @@ def _load_in_background(
     state.set_ready(index, pipeline)
     on_ready(state.components())
     logger.info("ready")
-    _preload_generator()
+    if not is_extractive(settings.llm_model):
+        _preload_llm_library()
 
 
-def _preload_generator() -> None:
+def _preload_llm_library() -> None:
     # litellm takes ~3 s to import: after readiness (so /readyz is not held back), import it here
     # so that the first /ask does not pay for it.
-    try:
-        from service.generators import get_litellm
+    from service import wiring
 
+    try:
         started = time.perf_counter()
-        get_litellm()
-        logger.info("generator library loaded in %.2fs", time.perf_counter() - started)
+        wiring.preload_llm_library()
+        logger.info("LLM library loaded in %.2fs", time.perf_counter() - started)
     except Exception:  # the first real answer will report the failure with its own error
-        logger.warning("preloading the generator library failed", exc_info=True)
+        logger.warning("preloading the LLM library failed", exc_info=True)
 
 
 def _warm_up(index: ServedIndex, pipeline: ServedPipeline) -> None:
@@ -171,10 +151,10 @@ def make_lifespan(
     """The app's lifespan: ready at once with injected components, else loads in a thread."""
 
     def build_only_pipeline(s: Settings) -> tuple[ServedIndex, ServedPipeline]:
-        from service.pipeline import build_pipeline
+        from service import wiring
 
         assert index is not None
-        return index, build_pipeline(s, index)
+        return index, wiring.build_answerer(s, index)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -1,7 +1,7 @@
 """Pydantic models of the HTTP API (requests validated strictly; responses documented).
 
 Native endpoints forbid unknown fields so a typo (``topk``) is an error, not a silent default.
-The OpenAI-compatible models (``openai_compat``) are lenient instead, because real clients send
+The OpenAI-compatible models (``routes.openai``) are lenient instead, because real clients send
 many optional fields.
 """
 

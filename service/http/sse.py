@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from service.answer import Answer
+from service.answering.types import Answer
 
 SSE_MEDIA_TYPE = "text/event-stream"
 # Proxies must not buffer or cache an event stream.

@@ -28,7 +28,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from index.errors import CiteqaError, InvalidQueryError, ServiceNotReadyError
-from service.answer import Answer
+from service.answering.types import Answer
 from service.settings import Settings
 from service.slack.dedupe import TtlSet
 from service.slack.feedback import (

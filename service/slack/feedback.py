@@ -13,7 +13,6 @@ the id, so clicks by one person can be grouped without the file identifying them
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -27,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from service.answer import Answer
+from index.storage.locks import locked_fd
+from service.answering.types import Answer
 
 logger = logging.getLogger(__name__)
 
@@ -134,14 +134,11 @@ class FeedbackLog:
             try:
                 # O_APPEND makes each write land at the end; the flock keeps a line from
                 # interleaving with another process's line if a write is ever split.
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                try:
+                with locked_fd(fd):
                     written = 0
                     while written < len(line):
                         written += os.write(fd, line[written:])
                     os.fsync(fd)
-                finally:
-                    fcntl.flock(fd, fcntl.LOCK_UN)
             finally:
                 os.close(fd)
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from fastapi import FastAPI, Request, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 
-from service.answer import Answer
+from service.answering.types import Answer
 from service.settings import Settings
 from service.slack.bot import CiteqaSlackBot, build_bot
 

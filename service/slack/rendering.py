@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.answer import Answer, Citation
+from service.answering.types import Answer, Citation
 
 # Slack's documented limits.
 MAX_SECTION_CHARS = 3000

@@ -1,0 +1,53 @@
+"""The ``Generator`` protocol: a request (question, its analysis, numbered sources) in, a
+:class:`~service.answering.evidence.Draft` out. Backends: extractive (no model), litellm (any
+LLM), and the fallback chain, which is a generator itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from service.answering.evidence import Draft, Source
+from service.answering.question import QuestionAnalysis
+
+EXTRACTIVE_PROVIDER = "extractive"
+EXTRACTIVE_MODEL = "extractive/default"
+
+
+def normalize_model(model: str) -> str:
+    """Maps the settings shorthand ``extractive`` to the full model string."""
+    return EXTRACTIVE_MODEL if model.strip() == EXTRACTIVE_PROVIDER else model.strip()
+
+
+def is_extractive(model: str) -> bool:
+    return normalize_model(model).split("/", 1)[0] == EXTRACTIVE_PROVIDER
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a generator answers from; ``model`` overrides the generator's own, if it has one."""
+
+    question: str
+    analysis: QuestionAnalysis
+    sources: tuple[Source, ...]
+    model: str | None = None
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A generator's draft, the model that wrote it, and whether a fallback had to answer."""
+
+    draft: Draft
+    model: str
+    degraded: bool = False
+    degraded_reason: str | None = None
+
+
+class Generator(Protocol):
+    """Drafts an answer from the sources (raises ``GenerationError`` on failure)."""
+
+    @property
+    def model(self) -> str: ...
+
+    def generate(self, request: GenerationRequest) -> Generation: ...

@@ -1,0 +1,183 @@
+"""The answering pipeline: analyse -> retrieve -> generate (a draft) -> verify citations.
+
+``AnswerPipeline.answer(question)`` is the :class:`~service.answering.protocol.Answerer` every
+adapter calls. The question is analysed once and the analysis passed along; the generator (by
+default the fallback chain, see :mod:`.generators.fallback`) drafts from typed sources, and the
+verifier keeps only what the sources say, at exact offsets.
+
+Example::
+
+    pipeline = AnswerPipeline(index, ExtractiveGenerator(), prompt_version="...")
+    answer = pipeline.answer("How many North Korean troops are in Russia?")
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any, Literal
+
+from index.errors import InvalidQueryError
+from index.models import Hit
+from service.answering.conflicts import find_conflicts
+from service.answering.evidence import Source
+from service.answering.generators.protocol import GenerationRequest, Generator, normalize_model
+from service.answering.protocol import SearchableIndex
+from service.answering.question import analyze_question
+from service.answering.types import Answer, RetrievedChunk
+from service.answering.verification import VerifiedAnswer, verify_output
+
+logger = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+MAX_TOP_K = 50
+# Candidates retrieved for "how many" questions, whatever top_k asks (see AnswerPipeline.answer).
+COUNT_TOP_K = 10
+ABSTAIN_TEXT = "The indexed documents do not answer this question."
+
+
+class AnswerPipeline:
+    """Answers questions from an index with verified, span-exact citations."""
+
+    def __init__(
+        self,
+        index: SearchableIndex,
+        generator: Generator,
+        *,
+        prompt_version: str,
+        default_top_k: int = 5,
+        retrieval: Literal["hybrid", "dense", "bm25"] = "hybrid",
+    ) -> None:
+        self.index = index
+        self.generator = generator
+        self.prompt_version = prompt_version
+        self.default_top_k = default_top_k
+        self.retrieval = retrieval
+
+    def answer(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        model: str | None = None,
+    ) -> Answer:
+        """Retrieves, generates and verifies; never returns an unverified citation."""
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        q = validate_question(question)
+        k = self._top_k(top_k)
+        analysis = analyze_question(q)
+        if analysis.qtype == "count":
+            # Sources disagree on figures: look wider so every article's figure can be reported.
+            k = min(max(k, COUNT_TOP_K), MAX_TOP_K)
+        t = time.perf_counter()
+        hits = self.index.search(q, top_k=k, mode=self.retrieval, filters=filters)
+        sources, documents = self._sources(hits)
+        timings["retrieve"] = _ms(t)
+        retrieved = tuple(
+            RetrievedChunk(chunk_id=h.chunk.id, doc_id=h.chunk.doc_id, score=float(h.score))
+            for h in hits
+        )
+        index_version = str(self.index.version)
+        chosen_model = normalize_model(model or self.generator.model)
+        if not sources:
+            timings.update(generate=0.0, verify=0.0, total=_ms(started))
+            return Answer(
+                answer=ABSTAIN_TEXT,
+                abstained=True,
+                abstain_reason="no passage was retrieved for this question",
+                model=chosen_model,
+                prompt_version=self.prompt_version,
+                index_version=index_version,
+                retrieved=retrieved,
+                timings_ms=timings,
+            )
+
+        t = time.perf_counter()
+        gen = self.generator.generate(
+            GenerationRequest(question=q, analysis=analysis, sources=tuple(sources), model=model)
+        )
+        timings["generate"] = _ms(t)
+
+        t = time.perf_counter()
+        verified = _final_check(verify_output(gen.draft, sources, documents), documents)
+        conflicts = find_conflicts(analysis, verified.citations) if not verified.abstained else ()
+        timings["verify"] = _ms(t)
+        timings["total"] = _ms(started)
+        return Answer(
+            answer=verified.answer if not verified.abstained else ABSTAIN_TEXT,
+            abstained=verified.abstained,
+            citations=verified.citations,
+            sentences=verified.sentences,
+            conflicts=conflicts,
+            abstain_reason=verified.abstain_reason,
+            model=gen.model,
+            prompt_version=self.prompt_version,
+            index_version=index_version,
+            retrieved=retrieved,
+            timings_ms=timings,
+            degraded=gen.degraded,
+            degraded_reason=gen.degraded_reason,
+        )
+
+    def _top_k(self, top_k: int | None) -> int:
+        k = self.default_top_k if top_k is None else top_k
+        if not 1 <= k <= MAX_TOP_K:
+            raise InvalidQueryError(f"top_k must be between 1 and {MAX_TOP_K}, got {k}")
+        return k
+
+    def _sources(self, hits: Sequence[Hit]) -> tuple[list[Source], dict[str, str]]:
+        documents: dict[str, str] = {}
+        titles: dict[str, str] = {}
+        sources: list[Source] = []
+        for i, hit in enumerate(hits, start=1):
+            chunk = hit.chunk
+            if chunk.doc_id not in documents:
+                doc = self.index.get_document(chunk.doc_id)
+                documents[doc.id] = doc.text
+                titles[doc.id] = doc.title
+            sources.append(
+                Source(
+                    n=i,
+                    doc_id=chunk.doc_id,
+                    chunk_id=chunk.id,
+                    title=chunk.title or titles[chunk.doc_id],
+                    text=chunk.text,
+                    start=chunk.start,
+                )
+            )
+        return sources, documents
+
+
+def validate_question(question: str) -> str:
+    """The question stripped; InvalidQueryError if empty or longer than 2000 characters."""
+    q = " ".join(question.split()) if isinstance(question, str) else ""
+    if not q:
+        raise InvalidQueryError("the question is empty; ask something about the documents")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise InvalidQueryError(
+            f"the question is {len(question)} characters long; at most {MAX_QUESTION_CHARS} "
+            "are accepted"
+        )
+    return q
+
+
+def _final_check(verified: VerifiedAnswer, documents: Mapping[str, str]) -> VerifiedAnswer:
+    """Belt and braces: every citation must be an exact slice of its document."""
+    bad = [c for c in verified.citations if documents.get(c.doc_id, "")[c.start : c.end] != c.quote]
+    if not bad:
+        return verified
+    logger.error("%d citation(s) failed the exact-span check; abstaining", len(bad))
+    return replace(
+        verified,
+        answer="",
+        abstained=True,
+        abstain_reason="citations could not be matched to the documents exactly",
+        citations=(),
+    )
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000.0, 3)

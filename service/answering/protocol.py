@@ -1,0 +1,42 @@
+"""What answering needs of an index, and what every adapter needs of answering.
+
+``Answerer`` is the one entry point adapters call (HTTP, Slack, CLI, eval); ``AnswerPipeline``
+implements it, and so do the fakes in tests and the remote client of a running service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
+
+from index.models import Document, Hit
+from service.answering.types import Answer
+
+
+class SearchableIndex(Protocol):
+    """What the pipeline needs from an index (``index.corpus.CorpusIndex`` provides it)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def search(
+        self,
+        query: str,
+        top_k: int = 5,
+        mode: Literal["hybrid", "dense", "bm25"] = "hybrid",
+        filters: Mapping[str, Any] | None = None,
+    ) -> list[Hit]: ...
+
+    def get_document(self, doc_id: str) -> Document: ...
+
+
+class Answerer(Protocol):
+    """Answers a question from the documents, with verified citations."""
+
+    def answer(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        model: str | None = None,
+    ) -> Answer: ...
