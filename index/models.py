@@ -14,7 +14,9 @@ class Document:
 
     ``text`` is the file's content exactly as read (decoded UTF-8, nothing stripped or normalised).
     ``boilerplate`` lists ``(start, end)`` spans of ``text`` that are not article content
-    (link lists, widgets, repeated titles...): they stay in ``text`` but never enter a chunk.
+    (link lists, widgets, repeated titles, running page headers...): they stay in ``text`` but
+    never enter a chunk. For PDF and DOCX, ``text`` is the extracted text the service stores
+    and shows, so offsets stay exact for every format.
     """
 
     id: str
@@ -24,6 +26,11 @@ class Document:
     published_at: str | None = None
     boilerplate: tuple[tuple[int, int], ...] = ()
     content_hash: str = ""
+    # Paginated formats (PDF): page i+1 is ``text[pages[i][0]:pages[i][1]]``.
+    pages: tuple[tuple[int, int], ...] = ()
+    # Headed formats (DOCX): (start, end, heading, level) spans, nesting by level.
+    sections: tuple[tuple[int, int, str, int], ...] = ()
+    format: str = "text"  # text | html | pdf | docx
 
     def __post_init__(self) -> None:
         if not self.content_hash:
@@ -46,6 +53,9 @@ class Chunk:
     text: str
     title: str = ""
     n_tokens: int = 0
+    page: int | None = None  # 1-based, for paginated documents
+    page_end: int | None = None  # when the chunk runs onto a later page
+    section: str = ""  # heading path ("Results > Costs") for headed documents
 
 
 @dataclass(frozen=True)

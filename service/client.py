@@ -238,6 +238,8 @@ def answer_from_dict(data: Mapping[str, Any]) -> Answer:
             quote=str(c.get("quote", "")),
             start=int(c.get("start", 0)),
             end=int(c.get("end", 0)),
+            page=int(c["page"]) if c.get("page") is not None else None,
+            page_end=int(c["page_end"]) if c.get("page_end") is not None else None,
         )
         for c in _as_list(data.get("citations"))
     )

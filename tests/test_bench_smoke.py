@@ -44,6 +44,14 @@ POSITIVE = {
         "ask_over_bare_1thread",
     ),
     "scale": ("n", "dim", "p50_ms", "exact_p50_ms", "load_ms"),
+    "pdf_ingest": (
+        "pages",
+        "extract_pages_per_s",
+        "ingest_pages_per_s",
+        "bare_embed_s",
+        "ingest_over_bare",
+        "extract_share_of_ingest",
+    ),
 }
 
 

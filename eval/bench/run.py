@@ -178,6 +178,13 @@ def run_bench(plan: Plan, *, seeds: Path, server_embedder: str) -> dict[str, Any
             "onnx_int8_tokens_per_s": round(n_tokens / int8_s, 1),
         }
 
+        console.log("PDF ingest: pages/s and the share spent extracting text")
+        from eval.bench.pdf_ingest import bench_pdf_ingest
+
+        out["pdf_ingest"] = bench_pdf_ingest(
+            seeds, torch_embedder, copies=1 if plan.chunks < 1000 else 3
+        )
+
         console.log("fidelity: ONNX vectors vs torch, retrieval with each query encoder")
         texts = chunks + short
         reference = torch_embedder.embed_documents(texts)

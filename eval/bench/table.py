@@ -117,6 +117,17 @@ def print_table(r: dict[str, Any]) -> None:
         ingest["onnx_build_ratio"],
         ">= 0.8",
     )
+    pdf = r.get("pdf_ingest")
+    if pdf:
+        row(
+            f"PDF ingest pages/s ({pdf['pages']} pages; bare embed {pdf['bare_embed_s']} s)",
+            pdf["ingest_pages_per_s"],
+            "",
+            pdf["ingest_over_bare"],
+        )
+        row(
+            "  PDF text extraction share of ingest", pdf["extract_share_of_ingest"], "", "", "< 0.2"
+        )
     row(
         "  ONNX fp32 / int8 tokens/s",
         f"{ingest['onnx_fp32_tokens_per_s']} / {ingest['onnx_int8_tokens_per_s']}",

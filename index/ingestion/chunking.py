@@ -17,6 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from index.embedders.tokenizer import TextTokenizer
+from index.ingestion.pages import page_range, section_path
 from index.models import Chunk, Document, make_chunk_id
 from index.text.cleaning import looks_like_headline
 from index.text.sentences import BLANK_LINE, LINE_BREAK_IN, split_sentences
@@ -343,6 +344,7 @@ def chunk_document(
             piece = doc.text[s:e]
             if not _has_content(piece):
                 continue
+            page, page_end = page_range(doc.pages, s, e) if doc.pages else (None, None)
             chunks.append(
                 Chunk(
                     id=make_chunk_id(doc.id, s, e),
@@ -352,6 +354,9 @@ def chunk_document(
                     text=piece,
                     title=doc.title,
                     n_tokens=n,
+                    page=page,
+                    page_end=page_end if page_end != page else None,
+                    section=" > ".join(section_path(doc.sections, s)),
                 )
             )
     return chunks

@@ -17,21 +17,25 @@ import logging
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from index.errors import InvalidDocumentError
 from index.hashing import sha256_text
-from index.ingestion.html import html_to_text
+from index.ingestion.docx import extract_docx
+from index.ingestion.html import extract_html
+from index.ingestion.pdf import extract_pdf
+from index.ingestion.sniff import ACCEPTED, Detected, detect_format, sniff
 from index.models import Document, Skipped
 from index.text.cleaning import detect_title, find_boilerplate, iter_lines
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-TEXT_EXTENSIONS = frozenset({".txt", ".md", ".markdown"})
-HTML_EXTENSIONS = frozenset({".html", ".htm"})
-SUPPORTED_EXTENSIONS = TEXT_EXTENSIONS | HTML_EXTENSIONS
-_ACCEPTED = "accepted: UTF-8 text files .txt, .md, .html"
+# What a folder walk picks up; an upload is recognised by its content (see ``sniff``).
+SUPPORTED_EXTENSIONS = frozenset({".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx"})
+_ACCEPTED = ACCEPTED
+_TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".html", ".htm"})
 
 # Share of control characters (other than tab/newline/CR/FF) above which decoded text is binary.
 _MAX_CONTROL_RATIO = 0.05
@@ -141,30 +145,70 @@ def document_from_bytes(
     published_at: str | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Document:
-    """A ``Document`` from uploaded bytes; ``name``'s extension picks the format.
+    """A ``Document`` from a file's bytes; the format comes from the content, the extension of
+    ``name`` is only a hint (see :func:`~index.ingestion.sniff.detect_format`).
 
     Applies the same checks as ``load_paths`` and raises ``InvalidDocumentError(name, reason)``.
     The id defaults to ``name`` without its extension.
     """
-    suffix = Path(name).suffix.lower()
-    if suffix not in SUPPORTED_EXTENSIONS:
-        raise InvalidDocumentError(name, _extension_reason(suffix))
-    text = decode_document_bytes(name, data, max_bytes)
-    doc_id = doc_id or Path(name).stem or _derived_id(text)
-    if suffix in HTML_EXTENSIONS:
-        visible, html_title, html_date = html_to_text(text)
-        if not visible.strip():
-            raise InvalidDocumentError(name, "HTML page has no visible text")
-        return document_from_text(
-            visible,
-            doc_id=doc_id,
-            title=title if title is not None else (html_title or None),
-            source=source,
-            published_at=published_at or html_date,
+    if len(data) > max_bytes:
+        raise InvalidDocumentError(
+            name, f"file is {_human(len(data))}, over the {_human(max_bytes)} limit"
         )
+    if not data:
+        raise InvalidDocumentError(name, f"file is empty; {_ACCEPTED} with some text")
+    detected = _detect(name, data, max_bytes)
+    stem = Path(name).stem
+    if detected.format == "pdf":
+        pdf = extract_pdf(name, data)
+        doc = document_from_text(pdf.text, doc_id=doc_id or stem or None, title=title or pdf.title)
+        return replace(
+            doc,
+            source=source,
+            published_at=published_at,
+            pages=pdf.pages,
+            boilerplate=_merge_spans(doc.boilerplate, pdf.boilerplate),
+            format="pdf",
+        )
+    if detected.format == "docx":
+        docx = extract_docx(name, data)
+        doc = document_from_text(
+            docx.text, doc_id=doc_id or stem or None, title=title or docx.title
+        )
+        return replace(
+            doc, source=source, published_at=published_at, sections=docx.sections, format="docx"
+        )
+    text = decode_document_bytes(name, data, max_bytes)
+    doc_id = doc_id or stem or _derived_id(text)
+    if detected.format == "html":
+        page = extract_html(text)
+        if not page.text.strip():
+            raise InvalidDocumentError(name, "HTML page has no visible text")
+        doc = document_from_text(
+            page.text,
+            doc_id=doc_id,
+            title=title if title is not None else (page.title or None),
+            source=source,
+            published_at=published_at or page.published_at,
+        )
+        return replace(doc, format="html")
     return document_from_text(
         text, doc_id=doc_id, title=title, source=source, published_at=published_at
     )
+
+
+def _detect(name: str, data: bytes, max_bytes: int) -> Detected:
+    try:
+        return detect_format(name, data)
+    except InvalidDocumentError:
+        if Path(name).suffix.lower() in _TEXT_SUFFIXES and sniff(data).kind == "binary":
+            # Text that is not UTF-8: the decoder's reason names the byte and its offset.
+            decode_document_bytes(name, data, max_bytes)
+        raise
+
+
+def _merge_spans(*groups: Sequence[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    return tuple(sorted({span for group in groups for span in group}))
 
 
 def _walk_folder(root: Path) -> list[Path]:

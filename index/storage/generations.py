@@ -60,6 +60,9 @@ def _document_to_json(doc: Document) -> dict[str, Any]:
         "published_at": doc.published_at,
         "boilerplate": [list(span) for span in doc.boilerplate],
         "content_hash": doc.content_hash,
+        "pages": [list(span) for span in doc.pages],
+        "sections": [list(s) for s in doc.sections],
+        "format": doc.format,
     }
 
 
@@ -72,6 +75,11 @@ def _document_from_json(data: Mapping[str, Any]) -> Document:
         published_at=data.get("published_at"),
         boilerplate=tuple((int(s), int(e)) for s, e in data.get("boilerplate", [])),
         content_hash=data.get("content_hash", ""),
+        pages=tuple((int(s), int(e)) for s, e in data.get("pages", [])),
+        sections=tuple(
+            (int(s), int(e), str(h), int(lv)) for s, e, h, lv in data.get("sections", [])
+        ),
+        format=data.get("format", "text"),
     )
 
 
@@ -97,6 +105,9 @@ def write_generation(
                 "end": chunk.end,
                 "title": chunk.title,
                 "n_tokens": chunk.n_tokens,
+                "page": chunk.page,
+                "page_end": chunk.page_end,
+                "section": chunk.section,
             }
             fh.write(json.dumps(record, ensure_ascii=False) + "\n")
     (folder / STATE_FILE).write_text(json.dumps({"next_row": next_row}) + "\n", encoding="utf-8")
@@ -135,6 +146,9 @@ def read_generation(
                     text=text,
                     title=rec.get("title", ""),
                     n_tokens=rec.get("n_tokens", 0),
+                    page=rec.get("page"),
+                    page_end=rec.get("page_end"),
+                    section=rec.get("section", ""),
                 )
                 chunks[chunk.id] = chunk
                 row_of[chunk.id] = int(rec["row"])

@@ -20,13 +20,14 @@ from dataclasses import replace
 from typing import Any, Literal
 
 from index.errors import InvalidQueryError
+from index.ingestion.pages import page_range
 from index.models import Hit
 from service.answering.conflicts import find_conflicts
 from service.answering.evidence import Source
 from service.answering.generators.protocol import GenerationRequest, Generator, normalize_model
 from service.answering.protocol import SearchableIndex
 from service.answering.question import analyze_question
-from service.answering.types import Answer, RetrievedChunk
+from service.answering.types import Answer, Citation, RetrievedChunk
 from service.answering.verification import VerifiedAnswer, verify_output
 
 logger = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ class AnswerPipeline:
 
         t = time.perf_counter()
         verified = _final_check(verify_output(gen.draft, sources, documents), documents)
+        verified = replace(verified, citations=_with_pages(verified.citations, self.index))
         conflicts = find_conflicts(analysis, verified.citations) if not verified.abstained else ()
         timings["verify"] = _ms(t)
         timings["total"] = _ms(started)
@@ -177,6 +179,18 @@ def _final_check(verified: VerifiedAnswer, documents: Mapping[str, str]) -> Veri
         abstain_reason="citations could not be matched to the documents exactly",
         citations=(),
     )
+
+
+def _with_pages(citations: Sequence[Citation], index: SearchableIndex) -> tuple[Citation, ...]:
+    """Citations into paginated documents say on which page(s) their quote stands."""
+    out = []
+    for c in citations:
+        pages = index.get_document(c.doc_id).pages
+        if pages:
+            first, last = page_range(pages, c.start, c.end)
+            c = replace(c, page=first, page_end=last if last != first else None)
+        out.append(c)
+    return tuple(out)
 
 
 def _ms(since: float) -> float:

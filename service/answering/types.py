@@ -17,6 +17,15 @@ class Citation:
     quote: str
     start: int
     end: int
+    page: int | None = None  # 1-based page of ``start`` in paginated documents (PDF)
+    page_end: int | None = None  # the last page, when the quote runs onto the next one
+
+    @property
+    def pages_label(self) -> str:
+        """ "p. 2", "pp. 2-3", or "" for documents without pages."""
+        if self.page is None:
+            return ""
+        return f"pp. {self.page}-{self.page_end}" if self.page_end else f"p. {self.page}"
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,7 @@ def render_text(answer: Answer) -> str:
         lines.append("Sources:")
         for c in answer.citations:
             quote = " ".join(c.quote.split())
-            lines.append(f"  [{c.id}] {c.title} ({c.doc_id}, chars {c.start}-{c.end})")
+            where = f"{c.pages_label}, " if c.pages_label else ""
+            lines.append(f"  [{c.id}] {c.title} ({c.doc_id}, {where}chars {c.start}-{c.end})")
             lines.append(f'      "{quote}"')
     return "\n".join(lines)

@@ -119,6 +119,8 @@ class CitationOut(BaseModel):
     quote: str
     start: int
     end: int
+    page: int | None = Field(default=None, description="1-based page (paginated documents)")
+    page_end: int | None = Field(default=None, description="last page, if the quote spans two")
 
 
 class AnswerSentenceOut(BaseModel):
@@ -189,10 +191,15 @@ class DocumentSummary(BaseModel):
     published_at: str | None
     content_hash: str
     chars: int
+    format: str = Field(description="how it was read: text, html, pdf or docx")
+    pages: int = Field(description="number of pages (0 for formats without pages)")
 
 
 class DocumentDetail(DocumentSummary):
-    text: str
+    text: str = Field(description="the stored text every citation's offsets point into")
+    page_spans: list[list[int]] = Field(
+        description="[start, end) of each page in text, page 1 first (paginated formats)"
+    )
 
 
 class DocumentList(BaseModel):

@@ -129,7 +129,8 @@ def _source_text(citation: Citation) -> str:
     title = escape_text(citation.title.strip() or citation.doc_id)
     quote = escape_text(truncate(_WHITESPACE_RE.sub(" ", citation.quote).strip(), MAX_QUOTE_CHARS))
     doc_id = escape_text(citation.doc_id).replace("`", "'")
-    return f"*[{citation.id}]* *{title}*  ·  `{doc_id}`\n>{quote}"
+    page = f"  ·  {citation.pages_label}" if citation.pages_label else ""
+    return f"*[{citation.id}]* *{title}*  ·  `{doc_id}`{page}\n>{quote}"
 
 
 def _feedback_actions(value: str) -> dict[str, Any]:

@@ -63,6 +63,8 @@ def summary_json(doc: Document) -> dict[str, Any]:
         "published_at": doc.published_at,
         "content_hash": doc.content_hash,
         "chars": len(doc.text),
+        "format": doc.format,
+        "pages": len(doc.pages),
     }
 
 
@@ -198,7 +200,8 @@ async def list_documents(
 )
 async def get_document(doc_id: str, comps: Annotated[Components, Depends(ready)]) -> JSONResponse:
     doc = await run_cpu(comps.index.get_document, doc_id)
-    return JSONResponse({**summary_json(doc), "text": doc.text})
+    spans = [list(span) for span in doc.pages]
+    return JSONResponse({**summary_json(doc), "text": doc.text, "page_spans": spans})
 
 
 @router.delete(
