@@ -130,7 +130,7 @@ def test_cli_from_feedback(tmp_path: Path):
 
 def test_lines_written_by_the_slack_feedback_log_convert(tmp_path: Path):
     from service.answering.types import Answer, Citation
-    from service.slack.feedback import FeedbackLog
+    from service.feedback import FeedbackLog
 
     log = FeedbackLog(tmp_path / "feedback.jsonl", salt=b"s" * 16)
     cite = Citation(1, CITATION["doc_id"], "c1", "t", str(CITATION["quote"]), 10, 70)  # type: ignore[arg-type]

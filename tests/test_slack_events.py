@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from service.feedback import load_or_create_salt, salt_path_for
 from service.settings import Settings
-from service.slack.feedback import load_or_create_salt, salt_path_for
 from service.slack.http import mount
 from service.slack.rendering import (
     ACTION_HELPFUL,

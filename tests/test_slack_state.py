@@ -12,15 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from service.feedback import FeedbackLog, load_or_create_salt, salt_path_for
 from service.slack.dedupe import TtlSet
-from service.slack.feedback import (
-    AnswerMemo,
-    FeedbackLog,
-    button_value,
-    load_or_create_salt,
-    parse_button_value,
-    salt_path_for,
-)
+from service.slack.feedback import AnswerMemo, button_value, parse_button_value
 from tests.slack_fakes import sample_answer
 
 

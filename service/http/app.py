@@ -36,7 +36,7 @@ from service.http.middleware import (
     RequestContextMiddleware,
     TokenBucket,
 )
-from service.http.routes import ask, documents, health, openai, search
+from service.http.routes import ask, documents, feedback, health, openai, search, web
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -47,6 +47,9 @@ HttpExtension = Callable[[FastAPI, Settings, Callable[[], Answerer]], None]
 
 _HEALTH_PATHS = ("/healthz", "/readyz")
 _UNLIMITED_PATHS = (*_HEALTH_PATHS, "/metrics")
+# The page itself must load without a key: it then asks the reader for one.
+_PUBLIC_PATHS = (*_HEALTH_PATHS, "/")
+_PUBLIC_PREFIXES = ("/slack/", f"{web.STATIC_PREFIX}/")
 
 
 def create_app(
@@ -86,8 +89,9 @@ def create_app(
         documents=document_factory or IngestDocumentFactory(settings.max_upload_bytes),
     )
     install_error_handlers(app)
-    for module in (health, ask, search, documents, openai):
+    for module in (health, ask, search, documents, feedback, openai):
         app.include_router(module.router)
+    web.mount(app)
 
     # Other adapters' routes (Slack's /slack/events), registered as entry points.
     for extend in extensions if extensions is not None else wiring.plugins(HTTP_EXTENSIONS):
@@ -111,7 +115,8 @@ def create_app(
     app.add_middleware(
         ApiKeyAuthMiddleware,
         keys=[k.get_secret_value() for k in settings.api_keys],
-        public_paths=_HEALTH_PATHS,
+        public_paths=_PUBLIC_PATHS,
+        public_prefixes=_PUBLIC_PREFIXES,
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     return app

@@ -92,6 +92,46 @@ class DocumentIn(BaseModel):
     published_at: str | None = Field(default=None, max_length=64, examples=["2024-10-28"])
 
 
+class FeedbackCitationIn(BaseModel):
+    """A citation as the answer showed it (``CitationOut``; later fields such as ``page`` are
+    accepted and not recorded)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: JsonInt
+    doc_id: str = Field(max_length=200)
+    chunk_id: str = Field(default="", max_length=200)
+    title: str = Field(default="", max_length=2000)
+    quote: str = Field(max_length=20_000)
+    start: JsonInt = Field(ge=0)
+    end: JsonInt = Field(ge=0)
+
+
+class FeedbackAnswerIn(BaseModel):
+    """The Answer JSON the reader judged, as ``POST /ask`` returned it (unknown fields ignored,
+    so answers carrying newer fields are accepted)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    answer: str = Field(max_length=100_000)
+    abstained: bool
+    citations: list[FeedbackCitationIn] = Field(default_factory=list, max_length=200)
+    model: str = Field(default="", max_length=500)
+    prompt_version: str = Field(default="", max_length=200)
+    index_version: str = Field(default="", max_length=200)
+
+
+class FeedbackIn(BaseModel):
+    """``POST /feedback``: a reader's verdict on one answer (from the web page)."""
+
+    model_config = _STRICT
+
+    verdict: Literal["helpful", "not_helpful"]
+    comment: str | None = Field(default=None, max_length=2000)
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=_NON_BLANK)
+    answer: FeedbackAnswerIn
+
+
 # ---- responses -------------------------------------------------------------------------------
 
 
@@ -221,6 +261,11 @@ class DocumentDeleted(BaseModel):
     index_version: str
 
 
+class FeedbackRecorded(BaseModel):
+    recorded: bool
+    timestamp: str
+
+
 class Health(BaseModel):
     status: str
 
@@ -247,6 +292,10 @@ _HINTS = {
         '{"text": non-blank string, "id": [A-Za-z0-9._-] up to 128 chars (optional), '
         '"title", "source", "published_at" (optional)} as JSON, or multipart/form-data with a '
         "'file' part (.txt, .md or .html, UTF-8) and the same optional fields"
+    ),
+    "/feedback": (
+        '{"verdict": "helpful" | "not_helpful", "comment": string of at most 2000 characters '
+        '(optional), "question": non-blank string, "answer": the Answer JSON from /ask}'
     ),
     "/v1/chat/completions": (
         '{"model": "citeqa", "messages": [{"role": "user", "content": "question"}], '

@@ -29,15 +29,10 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from index.errors import CiteqaError, InvalidQueryError, ServiceNotReadyError
 from service.answering.types import Answer
+from service.feedback import FeedbackLog, Verdict
 from service.settings import Settings
 from service.slack.dedupe import TtlSet
-from service.slack.feedback import (
-    AnswerMemo,
-    FeedbackLog,
-    Verdict,
-    button_value,
-    parse_button_value,
-)
+from service.slack.feedback import AnswerMemo, button_value, parse_button_value
 from service.slack.rendering import (
     ACTION_HELPFUL,
     ACTION_NOT_HELPFUL,
