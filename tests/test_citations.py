@@ -10,7 +10,7 @@ from index.text.sentences import split_sentences
 from service.answering.citations import locate_quote
 from service.answering.evidence import Quote, replace_markers
 from service.answering.generators.llm_format import UnparseableOutputError, parse_output
-from tests.answer_fakes import seed_documents
+from tests.fakes import seed_documents
 
 DOC = (
     "While Pyongyang denies sending combat troops to Russia, reports from both U.S. and South "

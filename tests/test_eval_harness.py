@@ -131,7 +131,7 @@ def _comparable(run: EvalRun) -> dict[str, Any]:
 
 
 def test_fake_pipeline_in_process_gets_retrieval_and_citation_metrics():
-    from tests.http_fakes import fake_parts
+    from tests.fakes import fake_parts
 
     index, pipeline = fake_parts()
     run = run_eval(_fake_items(), InProcessTarget(pipeline, index=index), retrieval="bm25")
@@ -147,7 +147,7 @@ def test_fake_pipeline_in_process_gets_retrieval_and_citation_metrics():
 def test_url_mode_gives_the_same_numbers_as_in_process():
     from service.http.app import create_app
     from service.settings import Settings
-    from tests.http_fakes import fake_parts, live_server
+    from tests.fakes import fake_parts, live_server
 
     index, pipeline = fake_parts()
     local = run_eval(_fake_items(), InProcessTarget(pipeline, index=index), retrieval="bm25")
@@ -167,7 +167,7 @@ def test_url_mode_gives_the_same_numbers_as_in_process():
 def test_url_mode_sends_the_api_key_and_reports_http_errors():
     from service.http.app import create_app
     from service.settings import Settings
-    from tests.http_fakes import fake_parts, live_server
+    from tests.fakes import fake_parts, live_server
 
     index, pipeline = fake_parts()
     settings = Settings(index_dir=Path("/nonexistent"), api_keys="k1")  # type: ignore[arg-type]
@@ -264,7 +264,7 @@ def test_real_app_over_http_matches_in_process(seed_index: Any):
     from service.http.app import create_app
     from service.settings import Settings
     from service.wiring import build_answerer
-    from tests.http_fakes import live_server
+    from tests.fakes import live_server
 
     settings = Settings(rate_limit_per_minute=100_000)
     pipeline = build_answerer(settings, seed_index)
@@ -363,7 +363,7 @@ def test_cli_url_mode_with_compare_against_a_live_app(tmp_path: Path):
     from service.cli import main
     from service.http.app import create_app
     from service.settings import Settings
-    from tests.http_fakes import fake_parts, live_server
+    from tests.fakes import fake_parts, live_server
 
     index, pipeline = fake_parts()
     settings = Settings(index_dir=Path("/nonexistent"), rate_limit_per_minute=100_000)

@@ -9,7 +9,7 @@ import pytest
 from service.answering.evidence import Draft, Source
 from service.answering.generators.extractive import ExtractiveGenerator
 from service.answering.question import analyze_question, canonical
-from tests.answer_fakes import seed_documents
+from tests.fakes import seed_documents
 
 
 def _sources() -> list[Source]:
@@ -212,7 +212,7 @@ def test_question_analysis_of_paraphrases() -> None:
 
 def test_count_questions_retrieve_wider() -> None:
     from service.answering.pipeline import COUNT_TOP_K, AnswerPipeline
-    from tests.answer_fakes import seed_fake_index
+    from tests.fakes import seed_fake_index
 
     pipeline = AnswerPipeline(
         seed_fake_index(), ExtractiveGenerator(), prompt_version="test", default_top_k=2

@@ -18,12 +18,18 @@ from fastapi.testclient import TestClient
 from service.answering.types import Answer
 from service.http.app import create_app
 from service.settings import Settings
-from tests.http_fakes import FakeDocumentFactory, FakeIndex, FakePipeline, fake_parts
+from tests.fakes import (
+    FakeAnswerer,
+    FakeDocumentFactory,
+    FakeIndex,
+    fake_parts,
+    seed_fake_index,
+)
 
 QUESTION = "How many North Korean troops were sent to Russia?"
 
 
-def make_client(tmp_path: Path, **overrides: object) -> tuple[TestClient, FakeIndex, FakePipeline]:
+def make_client(tmp_path: Path, **overrides: object) -> tuple[TestClient, FakeIndex, FakeAnswerer]:
     index, pipeline = fake_parts()
     settings = Settings(index_dir=tmp_path / "idx", **overrides)  # type: ignore[arg-type]
     app = create_app(
@@ -275,7 +281,7 @@ def test_documents_change_while_questions_run(tmp_path: Path) -> None:
     assert index.n_documents == 5
 
 
-class DegradedPipeline(FakePipeline):
+class DegradedAnswerer(FakeAnswerer):
     """Answers like the fake, flagged as produced by a fallback generator."""
 
     def answer(
@@ -290,8 +296,8 @@ class DegradedPipeline(FakePipeline):
 
 
 def test_degraded_answers_are_counted(tmp_path: Path) -> None:
-    index = FakeIndex.from_seeds()
-    app = create_app(Settings(index_dir=tmp_path), index=index, pipeline=DegradedPipeline(index))
+    index = seed_fake_index()
+    app = create_app(Settings(index_dir=tmp_path), index=index, pipeline=DegradedAnswerer(index))
     with TestClient(app) as c:
         body = c.post("/ask", json={"question": QUESTION}).json()
         assert body["degraded"] is True

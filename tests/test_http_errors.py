@@ -13,12 +13,12 @@ from fastapi.testclient import TestClient
 from index.errors import IndexMismatchError
 from service.http.app import create_app
 from service.settings import Settings
-from tests.http_fakes import (
+from tests.fakes import (
+    FakeAnswerer,
     FakeDocumentFactory,
-    FakeIndex,
-    FakePipeline,
     fake_parts,
     generation_failure,
+    seed_fake_index,
 )
 
 QUESTION = "How many North Korean troops were sent to Russia?"
@@ -287,8 +287,8 @@ def test_token_bucket_refills() -> None:
 
 
 def test_deadline_is_504(tmp_path: Path) -> None:
-    index = FakeIndex.from_seeds()
-    slow = FakePipeline(index, delay=2.0)
+    index = seed_fake_index()
+    slow = FakeAnswerer(index, delay=2.0)
     with client_for(tmp_path, index=index, pipeline=slow, request_deadline_s=0.3) as c:
         r = c.post("/ask", json={"question": QUESTION})
         err = assert_error(r, 504, "deadline_exceeded")
@@ -297,8 +297,8 @@ def test_deadline_is_504(tmp_path: Path) -> None:
 
 
 def test_unexpected_exception_is_generic_500(tmp_path: Path) -> None:
-    index = FakeIndex.from_seeds()
-    broken = FakePipeline(index, error=RuntimeError("db password is hunter2"))
+    index = seed_fake_index()
+    broken = FakeAnswerer(index, error=RuntimeError("db password is hunter2"))
     with client_for(tmp_path, index=index, pipeline=broken) as c:
         r = c.post("/ask", json={"question": QUESTION})
         err = assert_error(r, 500, "internal_error")
@@ -308,8 +308,8 @@ def test_unexpected_exception_is_generic_500(tmp_path: Path) -> None:
 
 
 def test_generation_error_is_502_and_counted(tmp_path: Path) -> None:
-    index = FakeIndex.from_seeds()
-    failing = FakePipeline(index, error=generation_failure())
+    index = seed_fake_index()
+    failing = FakeAnswerer(index, error=generation_failure())
     with client_for(tmp_path, index=index, pipeline=failing) as c:
         r = c.post("/ask", json={"question": QUESTION})
         err = assert_error(r, 502, "generation_error")
@@ -319,8 +319,8 @@ def test_generation_error_is_502_and_counted(tmp_path: Path) -> None:
 
 
 def test_index_errors_are_503_without_internals(tmp_path: Path) -> None:
-    index = FakeIndex.from_seeds()
-    broken = FakePipeline(index, error=IndexMismatchError("built with model X at /secret/path"))
+    index = seed_fake_index()
+    broken = FakeAnswerer(index, error=IndexMismatchError("built with model X at /secret/path"))
     with client_for(tmp_path, index=index, pipeline=broken) as c:
         r = c.post("/ask", json={"question": QUESTION})
         assert_error(r, 503, "index_mismatch")

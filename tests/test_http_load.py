@@ -13,7 +13,7 @@ from eval.bench.load import http_load, load_questions
 from eval.bench.server import serve_process
 from service.http.app import create_app
 from service.settings import Settings
-from tests.http_fakes import fake_parts, live_server
+from tests.fakes import fake_parts, live_server
 
 pytestmark = pytest.mark.integration
 

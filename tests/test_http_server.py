@@ -21,7 +21,7 @@ import pytest
 
 from service.http.app import create_app
 from service.settings import Settings
-from tests.http_fakes import FakeDocumentFactory, FakePipeline, fake_parts, live_server
+from tests.fakes import FakeAnswerer, FakeDocumentFactory, fake_parts, live_server
 
 REPO = Path(__file__).resolve().parent.parent
 QUESTION = "How many North Korean troops were sent to Russia?"
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, FakePipeline]]:
+def server() -> Iterator[tuple[str, FakeAnswerer]]:
     index, pipeline = fake_parts()
     settings = Settings(index_dir=Path("/nonexistent"), rate_limit_per_minute=100_000)
     app = create_app(
@@ -40,7 +40,7 @@ def server() -> Iterator[tuple[str, FakePipeline]]:
         yield url, pipeline
 
 
-def test_ask_search_documents_over_http(server: tuple[str, FakePipeline]) -> None:
+def test_ask_search_documents_over_http(server: tuple[str, FakeAnswerer]) -> None:
     url, _ = server
     with httpx.Client(base_url=url, timeout=10) as c:
         r = c.post("/ask", json={"question": QUESTION}, headers={"X-Request-ID": "live-1"})
@@ -57,7 +57,7 @@ def test_ask_search_documents_over_http(server: tuple[str, FakePipeline]) -> Non
         assert "citeqa_http_requests_total" in c.get("/metrics").text
 
 
-def test_sse_arrives_as_a_stream(server: tuple[str, FakePipeline]) -> None:
+def test_sse_arrives_as_a_stream(server: tuple[str, FakeAnswerer]) -> None:
     url, _ = server
     events: list[str] = []
     with (
@@ -72,7 +72,7 @@ def test_sse_arrives_as_a_stream(server: tuple[str, FakePipeline]) -> None:
     assert events[-2:] == ["citations", "done"]
 
 
-def test_body_limit_over_socket(server: tuple[str, FakePipeline]) -> None:
+def test_body_limit_over_socket(server: tuple[str, FakeAnswerer]) -> None:
     url, _ = server
     with httpx.Client(base_url=url, timeout=10) as c:
         r = c.post("/ask", content=b"x" * (2 * 1024 * 1024), headers={"Content-Type": "text/x"})
@@ -80,7 +80,7 @@ def test_body_limit_over_socket(server: tuple[str, FakePipeline]) -> None:
         assert r.json()["error"]["code"] == "payload_too_large"
 
 
-def test_concurrent_requests_are_correct_and_overlap(server: tuple[str, FakePipeline]) -> None:
+def test_concurrent_requests_are_correct_and_overlap(server: tuple[str, FakeAnswerer]) -> None:
     url, pipeline = server
     questions = [
         "Kursk region North Korean troops",
@@ -117,7 +117,7 @@ def test_concurrent_requests_are_correct_and_overlap(server: tuple[str, FakePipe
     assert elapsed < 2.5
 
 
-def test_health_answers_while_answers_are_computing(server: tuple[str, FakePipeline]) -> None:
+def test_health_answers_while_answers_are_computing(server: tuple[str, FakeAnswerer]) -> None:
     url, pipeline = server
     pipeline.delay = 1.0
     try:
@@ -141,11 +141,11 @@ from pathlib import Path
 from service.http.app import create_app
 from service.http.command import run_server
 from service.settings import Settings
-from tests.http_fakes import FakeIndex, FakePipeline
+from tests.fakes import FakeAnswerer, seed_fake_index
 
-index = FakeIndex.from_seeds()
+index = seed_fake_index()
 app = create_app(Settings(index_dir=Path("/nonexistent")), index=index,
-                 pipeline=FakePipeline(index, delay=2.0))
+                 pipeline=FakeAnswerer(index, delay=2.0))
 run_server(app, "127.0.0.1", int(sys.argv[1]), graceful_s=20)
 """
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from index.errors import ServiceNotReadyError
 from service.http.app import create_app
 from service.settings import Settings
-from tests.http_fakes import fake_parts
+from tests.fakes import fake_parts
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from service.http.app import create_app
 from service.http.routes.web import STATIC_DIR
 from service.settings import Settings
-from tests.http_fakes import FakeDocumentFactory, fake_parts
+from tests.fakes import FakeDocumentFactory, fake_parts
 
 QUESTION = "How many North Korean troops were sent to Russia?"
 REQUIRED_CSP = (

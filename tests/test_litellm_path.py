@@ -22,7 +22,7 @@ from service.answering.generators.litellm_generator import LiteLLMGenerator
 from service.answering.pipeline import AnswerPipeline
 from service.answering.protocol import SearchableIndex
 from service.wiring import prompt_version
-from tests.answer_fakes import make_document, seed_fake_index
+from tests.fakes import make_document, seed_fake_index
 
 pytestmark = pytest.mark.integration
 

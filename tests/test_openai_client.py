@@ -11,7 +11,7 @@ import pytest
 
 from service.http.app import create_app
 from service.settings import Settings
-from tests.http_fakes import fake_parts, live_server
+from tests.fakes import fake_parts, live_server
 
 QUESTION = "How many North Korean troops were sent to Russia?"
 KEY = "openai-test-key"

@@ -14,7 +14,7 @@ from service.answering.generators.protocol import EXTRACTIVE_MODEL
 from service.answering.pipeline import AnswerPipeline
 from service.settings import Settings
 from service.wiring import build_answerer
-from tests.answer_fakes import FakeIndex, make_document, seed_fake_index
+from tests.fakes import FakeIndex, make_document, seed_fake_index
 
 Q = "How many North Korean troops are in Russia?"
 

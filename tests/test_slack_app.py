@@ -4,25 +4,25 @@ Socket Mode bot answer through that service's ``POST /ask``."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from index.errors import CiteqaError, GenerationError, InvalidQueryError
-from service.answering.types import Answer
 from service.client import answer_from_dict
 from service.http.app import create_app
 from service.settings import Settings
 from service.slack.remote import RemoteAnswerer
-from tests.slack_fakes import (
+from tests.fakes import (
     BOT_TOKEN,
     BOT_USER_ID,
     SIGNING_SECRET,
     FakeAnswerer,
+    FakeIndex,
     FakeSlack,
     ServerThread,
     block_texts,
@@ -34,29 +34,6 @@ from tests.slack_fakes import (
 pytestmark = pytest.mark.integration
 
 API_KEY = "test-api-key-123"
-
-
-class FakePipeline:
-    def __init__(self) -> None:
-        self.answerer = FakeAnswerer(slow_s=0.1)
-
-    def answer(
-        self,
-        question: str,
-        top_k: int | None = None,
-        filters: Mapping[str, Any] | None = None,
-        model: str | None = None,
-    ) -> Answer:
-        return self.answerer(question)
-
-
-class FakeIndex:
-    version = "idx-1"
-    n_documents = 5
-    n_chunks = 50
-
-    def search(self, *args: Any, **kwargs: Any) -> list[Any]:
-        return []
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +53,7 @@ def service(slack: FakeSlack, tmp_path_factory: pytest.TempPathFactory) -> Itera
         slack_api_url=slack.api_url,
         feedback_file=tmp_path_factory.mktemp("fb") / "feedback.jsonl",
     )
-    app = create_app(settings, index=cast(Any, FakeIndex()), pipeline=FakePipeline())
+    app = create_app(settings, index=FakeIndex(), pipeline=FakeAnswerer(slow_s=0.1))
     server = ServerThread(app).start()
     yield server
     server.stop()
@@ -109,7 +86,7 @@ def test_create_app_rejects_unsigned_slack_requests(service: ServerThread) -> No
 
 def test_without_slack_settings_there_is_no_slack_route(tmp_path: Path) -> None:
     settings = Settings(index_dir=tmp_path, slack_bot_token=None, slack_signing_secret=None)
-    app = create_app(settings, index=cast(Any, FakeIndex()), pipeline=FakePipeline())
+    app = create_app(settings, index=FakeIndex(), pipeline=FakeAnswerer(slow_s=0.1))
     assert not hasattr(app.state, "slack_bot")
     server = ServerThread(app).start()
     try:
@@ -172,9 +149,8 @@ def test_stopping_the_server_waits_for_answers_in_flight(tmp_path: Path) -> None
             feedback_file=tmp_path / "feedback.jsonl",
         )
         app = FastAPI()
-        pipeline = FakePipeline()
-        pipeline.answerer.slow_s = 2.0
-        mount(app, settings, lambda: pipeline)
+        answerer = FakeAnswerer(slow_s=2.0)
+        mount(app, settings, lambda: answerer)
         server = ServerThread(app).start()
         event = {
             "type": "app_mention",

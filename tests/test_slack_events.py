@@ -25,7 +25,7 @@ from service.slack.rendering import (
     WORKING_TEXT,
     ZWSP,
 )
-from tests.slack_fakes import (
+from tests.fakes import (
     BOT_TOKEN,
     BOT_USER_ID,
     SIGNING_SECRET,
@@ -46,14 +46,6 @@ _counter = iter(range(1, 10_000))
 
 def next_id(prefix: str) -> str:
     return f"{prefix}{next(_counter):05d}"
-
-
-class _Pipeline:
-    def __init__(self, answerer: FakeAnswerer) -> None:
-        self.answerer = answerer
-
-    def answer(self, question: str) -> Any:
-        return self.answerer(question)
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +76,7 @@ def service(
         feedback_file=feedback_file,
     )
     app = FastAPI()
-    pipeline = _Pipeline(answerer)
-    mount(app, settings, lambda: pipeline)
+    mount(app, settings, lambda: answerer)
     server = ServerThread(app).start()
     yield server
     server.stop()

@@ -20,7 +20,7 @@ from service.slack.rendering import (
     split_text,
     truncate,
 )
-from tests.slack_fakes import block_texts, sample_answer
+from tests.fakes import block_texts, sample_answer
 
 
 def test_escape_text_escapes_markup_and_broadcasts() -> None:

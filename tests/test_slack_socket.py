@@ -18,7 +18,7 @@ from service.slack.bot import CiteqaSlackBot, build_bot
 from service.slack.command import slack_command
 from service.slack.rendering import WORKING_TEXT
 from service.slack.socket import serve_socket_mode
-from tests.slack_fakes import (
+from tests.fakes import (
     APP_TOKEN,
     BOT_TOKEN,
     BOT_USER_ID,
@@ -202,7 +202,7 @@ def test_cli_socket_mode_answers_through_a_remote_service(tmp_path: Path) -> Non
 
     from fastapi import FastAPI
 
-    from tests.slack_fakes import ServerThread, sample_answer
+    from tests.fakes import ServerThread, sample_answer
 
     asked: list[str] = []
     api = FastAPI()

@@ -15,7 +15,7 @@ import pytest
 from service.feedback import FeedbackLog, load_or_create_salt, salt_path_for
 from service.slack.dedupe import TtlSet
 from service.slack.feedback import AnswerMemo, button_value, parse_button_value
-from tests.slack_fakes import sample_answer
+from tests.fakes import sample_answer
 
 
 class FakeClock:

@@ -40,7 +40,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from service.http.app import create_app
 from service.settings import Settings
-from tests.http_fakes import FakeDocumentFactory, fake_parts, live_server
+from tests.fakes import FakeDocumentFactory, fake_parts, live_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.integration]
 

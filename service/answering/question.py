@@ -176,11 +176,6 @@ def content_terms(text: str) -> list[str]:
     return out
 
 
-def term_set(text: str) -> frozenset[str]:
-    """All canonical terms of ``text`` (stopwords included, cheap for matching)."""
-    return frozenset(canonical(w) for w in words(text))
-
-
 @dataclass(frozen=True)
 class QuestionAnalysis:
     """What a question asks: its type, key terms and the noun it is about."""

@@ -1,6 +1,8 @@
-"""Test doubles for the Slack tests: a fake Slack Web API (plus Socket Mode WebSocket and
-response_url endpoint) on 127.0.0.1, a uvicorn server thread, Slack-style request signing and a
-fake answer function."""
+"""A fake of slack.com for the Slack tests, plus Slack-style request signing and payloads.
+
+``FakeSlack`` serves the Web API, a Socket Mode WebSocket and response_url endpoints on 127.0.0.1
+for the real slack_sdk clients; the functions build and sign what Slack would send the bot.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +13,11 @@ import json
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from aiohttp import WSMsgType, web
-
-from index.errors import GenerationError
-from service.answering.types import Answer, AnswerSentence, Citation
 
 BOT_USER_ID = "UBOT0001"
 BOT_ID = "BBOT0001"
@@ -227,34 +224,6 @@ class FakeSlack:
         return ws
 
 
-class ServerThread:
-    """uvicorn serving ``app`` on a free loopback port in a thread; ``stop()`` ends it."""
-
-    def __init__(self, app: Any) -> None:
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.02)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
-
-
 def sign(body: str, timestamp: int, secret: str = SIGNING_SECRET) -> str:
     """Slack's v0 signature: HMAC-SHA256 over ``v0:{timestamp}:{body}``."""
     base = f"v0:{timestamp}:{body}".encode()
@@ -313,69 +282,3 @@ def block_texts(blocks: list[dict[str, Any]]) -> list[str]:
             elif isinstance(element.get("text"), str):
                 out.append(element["text"])
     return out
-
-
-SEED_QUOTE = "Reports from South Korean intelligence suggest that over 10,000 North Korean troops"
-
-
-def sample_answer(question: str) -> Answer:
-    """An answer in the shape the pipeline gives, quoting seeds/004."""
-    return Answer(
-        answer="Over 10,000 North Korean troops have been deployed to Russia [1].",
-        abstained=False,
-        citations=(
-            Citation(
-                id=1,
-                doc_id="004_114b54cabd2150fb",
-                chunk_id="c1",
-                title="North Korean troops fighting alongside Russian forces",
-                quote=SEED_QUOTE,
-                start=0,
-                end=len(SEED_QUOTE),
-            ),
-        ),
-        sentences=(AnswerSentence("Over 10,000 …", (1,)),),
-        model="extractive",
-        prompt_version="answer-v1",
-        index_version="idx-1",
-    )
-
-
-@dataclass
-class FakeAnswerer:
-    """Answer function for the bot: records questions; words in the question pick behaviour.
-
-    "slow" sleeps ``slow_s``; "boom" raises GenerationError; "abstain" abstains; "evil" returns
-    text full of Slack markup and broadcast mentions.
-    """
-
-    slow_s: float = 5.0
-    questions: list[str] = field(default_factory=list)
-    on_call: Callable[[str], None] | None = None
-
-    def __call__(self, question: str) -> Answer:
-        self.questions.append(question)
-        if "slow" in question:
-            time.sleep(self.slow_s)
-        if "boom" in question:
-            raise GenerationError("provider exploded: secret-internal-detail")
-        if "abstain" in question:
-            return Answer(
-                answer="",
-                abstained=True,
-                abstain_reason="no passage mentions the weather in Kursk",
-                model="extractive",
-            )
-        if "evil" in question:
-            return Answer(
-                answer="Ping <!channel> & @here, see <@U999> in <#C777|secret> "
-                "<https://x.io|x> [1]",
-                abstained=False,
-                citations=(
-                    Citation(1, "doc<1>", "c", "Title <b>@everyone</b>", "q <!everyone> & >", 0, 5),
-                ),
-                model="extractive",
-                degraded=True,
-                degraded_reason="fallback <model>",
-            )
-        return sample_answer(question)

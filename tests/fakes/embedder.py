@@ -1,7 +1,4 @@
-"""Test doubles, one per protocol: embedder, index, answerer, generator (plus the Slack server).
-
-Everything here is deterministic and needs no model, no network and no torch.
-"""
+"""The fake ``Embedder``: deterministic bag-of-words hashing, no model, no network, no torch."""
 
 from __future__ import annotations
 
