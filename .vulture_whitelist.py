@@ -50,3 +50,5 @@ post_feedback  # unused function (service/http/routes/feedback.py:73)
 index_page  # unused function (service/http/routes/web.py:67)
 recorded  # unused variable (service/http/schemas.py:265)
 restore_corpus  # unused function (tests/test_web_ui.py:607)
+sent_scores  # read by eval/fit training
+doc_span  # read by eval/fit training

@@ -13,7 +13,10 @@ export TRANSFORMERS_OFFLINE := 1
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup test lint typecheck pytest eval-gate serve eval bench baseline clean
+# The SQuAD 2.0 dev set (CC BY-SA 4.0; a copy of ../shared/external/squad2-dev, so CI has it).
+SQUAD2 ?= eval/squad2-dev
+
+.PHONY: setup test lint typecheck pytest eval-gate serve eval bench baseline fit clean
 
 setup: $(STAMP)
 
@@ -45,8 +48,10 @@ pytest: setup
 
 test: lint typecheck pytest eval-gate
 
+# Seeds gold set, then a fixed 300-question stratified SQuAD dev sample (eval/baseline_squad2.json).
 eval-gate: setup
 	$(VENV)/bin/citeqa eval --gate
+	$(VENV)/bin/citeqa eval --dataset squad2 $(SQUAD2) --sample 300 --gate
 
 serve: setup
 	@# The ONNX query model is exported once (~20-40 s, no download) so serving starts in seconds.
@@ -55,12 +60,18 @@ serve: setup
 
 eval: setup
 	$(VENV)/bin/citeqa eval --out reports/eval
+	$(VENV)/bin/citeqa eval --dataset squad2 $(SQUAD2) --out reports/eval-squad2
 
 bench: setup
 	$(VENV)/bin/citeqa bench --json reports/bench.json
 
 baseline: setup
 	$(VENV)/bin/citeqa eval --update-baseline
+	$(VENV)/bin/citeqa eval --dataset squad2 $(SQUAD2) --sample 300 --update-baseline
+
+# Refit the general answerer's artifact on SQuAD dev (~1-2 min; the retrieval cache is reused).
+fit: setup
+	$(VENV)/bin/citeqa fit $(SQUAD2)
 
 clean:
 	rm -rf $(VENV) .citeqa .mypy_cache .ruff_cache .pytest_cache

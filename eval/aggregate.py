@@ -8,7 +8,7 @@ the point: a two-item change is usually noise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,9 +169,14 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 def latency_summary(scores: Sequence[ItemScore]) -> dict[str, dict[str, float]]:
     """p50/p95/max per stage of ``timings_ms`` (plus the harness's own ``wall``), in ms."""
+    return latency_of([s.timings_ms for s in scores])
+
+
+def latency_of(timings: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """p50/p95/max/n per stage over per-item ``{stage: ms}`` maps."""
     stages: dict[str, list[float]] = {}
-    for s in scores:
-        for stage, ms in s.timings_ms.items():
+    for per_item in timings:
+        for stage, ms in per_item.items():
             if isinstance(ms, int | float):
                 stages.setdefault(stage, []).append(float(ms))
     return {

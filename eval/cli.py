@@ -8,9 +8,13 @@ Examples::
     citeqa eval --update-baseline             # the deliberate way to move the baseline
     citeqa eval --url http://127.0.0.1:8000   # a running `citeqa serve`
     citeqa eval --from-feedback .citeqa/feedback.jsonl --feedback-out candidates.jsonl
+    citeqa eval --dataset squad2 eval/squad2-dev --out reports/eval-squad2
+    citeqa eval --dataset squad2 --sample 300 --gate   # vs eval/baseline_squad2.json
 
 In-process runs build a fresh index of the seeds folder in a temporary directory (so every run
-starts from the same corpus) unless ``--index-dir`` names an existing index.
+starts from the same corpus) unless ``--index-dir`` names an existing index. ``--dataset squad2``
+runs a SQuAD 2.0-format folder instead (default ``eval/squad2-dev``, a vendored copy) over
+a fresh index of its ``docs/``, scored by its README's rule (:mod:`eval.squad`).
 """
 
 from __future__ import annotations
@@ -18,15 +22,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from eval.gold import DEFAULT_GOLD_PATH, GoldItem, load_gold
 from eval.harness import EvalRun, HttpTarget, InProcessTarget, Mode, Target, run_eval
@@ -42,6 +43,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--gold", type=Path, default=DEFAULT_GOLD_PATH, help="gold JSONL file")
+    p.add_argument(
+        "--dataset",
+        choices=("seeds", "squad2"),
+        default="seeds",
+        help="seeds: the gold set over seeds/ (default); squad2: a SQuAD 2.0-format folder",
+    )
+    p.add_argument("path", nargs="?", type=Path, help="the squad2 folder (docs/, questions.jsonl)")
+    p.add_argument("--sample", type=_positive, help="squad2: a fixed stratified sample of N")
+    p.add_argument("--seed", type=int, default=None, help="squad2: the sample's seed (default 0)")
+    p.add_argument(
+        "--show-failures", type=int, default=20, metavar="N", help="squad2: failures printed"
+    )
     p.add_argument("--url", help="base URL of a running service (POST {url}/ask)")
     p.add_argument("--api-key", default=os.environ.get("CITEQA_EVAL_API_KEY"), help="for --url")
     p.add_argument("--model", help="generator model (default: settings / baseline)")
@@ -61,7 +74,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--gate", action="store_true", help="fail when below baseline - tolerance")
     group.add_argument("--update-baseline", action="store_true", help="rewrite the baseline")
-    p.add_argument("--baseline", type=Path, default=None, help="baseline JSON (default: eval/)")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        help="baseline JSON (default: eval/baseline.json; squad2: eval/baseline_squad2.json)",
+    )
     p.add_argument("--from-feedback", type=Path, metavar="FILE", help="Slack feedback JSONL")
     p.add_argument(
         "--feedback-out",
@@ -87,6 +105,16 @@ def handle(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     if args.from_feedback is not None:
         return _feedback(args, out)
+    if args.dataset == "squad2":
+        if args.compare:
+            err.print("citeqa eval: --compare is for the seeds gold set")
+            return 2
+        from eval.squad.command import handle as handle_squad
+
+        return handle_squad(args)
+    if args.path is not None or args.sample is not None or args.seed is not None:
+        err.print("citeqa eval: PATH, --sample and --seed need --dataset squad2")
+        return 2
     from eval.gate import DEFAULT_BASELINE_PATH, load_baseline
     from service.settings import Settings
 
@@ -232,14 +260,9 @@ def _run(
     err: Console,
     label: str,
 ) -> EvalRun:
-    columns = (
-        TextColumn(f"eval [{label}]"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.description}"),
-    )
-    with Progress(*columns, console=err, transient=False) as progress:
+    from eval.report import progress_bar
+
+    with progress_bar(err, f"eval [{label}]") as progress:
         task = progress.add_task("", total=len(gold))
 
         def advance(item: GoldItem) -> None:
@@ -257,45 +280,16 @@ def _run(
 
 
 def _gate(run: EvalRun, baseline: Any, gold_path: Path, out: Console, err: Console) -> int:
-    from eval.gate import check
-    from index.hashing import sha256_file
+    from eval.gate import report_gate
 
-    if baseline.metadata.get("gold_sha256") not in (None, sha256_file(gold_path)):
-        err.print("citeqa eval: warning: the gold file changed since the baseline was set")
-    rows = check(run, baseline)
-    table = Table(title="eval gate (fails when current < baseline - tolerance)")
-    for col in ("metric", "baseline", "tolerance", "current", "status"):
-        table.add_column(col, justify="left" if col == "metric" else "right")
-    for row in rows:
-        current = "missing" if row.current is None else f"{row.current:.4f}"
-        status = "ok" if row.passed else "[bold red]DROPPED[/]"
-        table.add_row(row.name, f"{row.baseline:.4f}", f"{row.tolerance:.2f}", current, status)
-    out.print(table)
-    failed = [r for r in rows if not r.passed]
-    if failed:
-        for r in failed:
-            now = "missing" if r.current is None else f"{r.current:.4f}"
-            print(
-                f"citeqa eval: gate FAILED: {r.name} {now} < baseline {r.baseline:.4f} "
-                f"- tolerance {r.tolerance:.2f}",
-                file=sys.stderr,
-            )
-        return 1
-    out.print(f"eval gate passed ({len(rows)} metrics)")
-    return 0
+    return report_gate(run, baseline, gold_path, out, err)
 
 
 def _update_baseline(run: EvalRun, gold_path: Path, path: Path, out: Console, err: Console) -> int:
-    from eval.gate import baseline_json, write_baseline
+    from eval.gate import update_baseline
 
-    errors = run.metrics["errors"]
-    if errors.num:
-        err.print(f"citeqa eval: not updating the baseline: {errors.num:g} request(s) failed")
-        return 1
     extra = {"target": run.config["target"], "seconds": round(run.seconds, 1)}
-    write_baseline(path, baseline_json(run, gold_path, extra))
-    out.print(f"baseline written to {path}")
-    return 0
+    return update_baseline(run, gold_path, path, extra, out, err)
 
 
 def _feedback(args: argparse.Namespace, out: Console) -> int:

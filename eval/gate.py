@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.table import Table
 
 from eval.aggregate import Metric
-from eval.harness import EvalRun
 from index.errors import InvalidDocumentError
 from index.hashing import sha256_file
 from index.storage.atomic import atomic_open
@@ -44,6 +47,16 @@ GATED = (
     "retrieval.ndcg@10",
 )
 MIN_TOLERANCE = 0.02
+
+
+class Scored(Protocol):
+    """A finished run the gate can read (``EvalRun``, ``SquadRun``)."""
+
+    @property
+    def metrics(self) -> Mapping[str, Metric]: ...
+
+    @property
+    def config(self) -> Mapping[str, Any]: ...
 
 
 def default_tolerance(metric: Metric) -> float:
@@ -97,7 +110,7 @@ def load_baseline(path: Path = DEFAULT_BASELINE_PATH) -> Baseline:
     return Baseline(metrics, metadata if isinstance(metadata, dict) else {})
 
 
-def check(run: EvalRun, baseline: Baseline) -> list[GateRow]:
+def check(run: Scored, baseline: Baseline) -> list[GateRow]:
     """One row per baseline metric; a metric the run lacks (None) fails."""
     rows = []
     for name, (value, tol) in baseline.metrics.items():
@@ -106,9 +119,11 @@ def check(run: EvalRun, baseline: Baseline) -> list[GateRow]:
     return rows
 
 
-def baseline_json(run: EvalRun, gold_path: Path, extra: Mapping[str, Any]) -> dict[str, Any]:
+def baseline_json(
+    run: Scored, gold_path: Path, extra: Mapping[str, Any], gated: Sequence[str] = GATED
+) -> dict[str, Any]:
     metrics = {}
-    for name in GATED:
+    for name in gated:
         m = run.metrics.get(name)
         if m is None or m.value is None:
             continue
@@ -140,3 +155,73 @@ def write_baseline(path: Path, data: Mapping[str, Any]) -> None:
         json.dump(data, fh, indent=2, ensure_ascii=False)
         fh.write("\n")
     set_readable(path)
+
+
+@dataclass(frozen=True)
+class Invariant:
+    """A check with no tolerance (e.g. no misplaced citation), shown with the gate's rows."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+def report_gate(
+    run: Scored,
+    baseline: Baseline,
+    source_path: Path,
+    out: Console,
+    err: Console,
+    invariants: Sequence[Invariant] = (),
+) -> int:
+    """Prints the gate table; 1 when a metric dropped beyond its tolerance or an invariant
+    failed, else 0. ``source_path`` is the questions file the baseline's hash refers to."""
+    if baseline.metadata.get("gold_sha256") not in (None, sha256_file(source_path)):
+        err.print(f"citeqa eval: warning: {source_path.name} changed since the baseline was set")
+    rows = check(run, baseline)
+    table = Table(title="eval gate (fails when current < baseline - tolerance)")
+    for col in ("metric", "baseline", "tolerance", "current", "status"):
+        table.add_column(col, justify="left" if col == "metric" else "right")
+    for row in rows:
+        current = "missing" if row.current is None else f"{row.current:.4f}"
+        status = "ok" if row.passed else "[bold red]DROPPED[/]"
+        table.add_row(row.name, f"{row.baseline:.4f}", f"{row.tolerance:.2f}", current, status)
+    for inv in invariants:
+        status = "ok" if inv.passed else "[bold red]FAILED[/]"
+        table.add_row(inv.name, "", "0", inv.detail, status)
+    out.print(table)
+    failed = [r for r in rows if not r.passed]
+    for r in failed:
+        now = "missing" if r.current is None else f"{r.current:.4f}"
+        print(
+            f"citeqa eval: gate FAILED: {r.name} {now} < baseline {r.baseline:.4f} "
+            f"- tolerance {r.tolerance:.2f}",
+            file=sys.stderr,
+        )
+    broken = [inv for inv in invariants if not inv.passed]
+    for inv in broken:
+        print(f"citeqa eval: gate FAILED: {inv.name}: {inv.detail}", file=sys.stderr)
+    if failed or broken:
+        return 1
+    extra = f", {len(invariants)} invariants" if invariants else ""
+    out.print(f"eval gate passed ({len(rows)} metrics{extra})")
+    return 0
+
+
+def update_baseline(
+    run: Scored,
+    source_path: Path,
+    path: Path,
+    extra: Mapping[str, Any],
+    out: Console,
+    err: Console,
+    gated: Sequence[str] = GATED,
+) -> int:
+    """Writes the baseline of ``run`` (refused when any request failed)."""
+    errors = run.metrics.get("errors")
+    if errors is not None and errors.num:
+        err.print(f"citeqa eval: not updating the baseline: {errors.num:g} request(s) failed")
+        return 1
+    write_baseline(path, baseline_json(run, source_path, extra, gated))
+    out.print(f"baseline written to {path}")
+    return 0

@@ -203,6 +203,38 @@ class DocumentCache:
         return self.texts
 
 
+def warm_up(target: Target, top_k: int | None, model: str | None) -> None:
+    """One unscored question, so one-off costs are not charged to the first scored one."""
+    try:
+        target.ask(WARMUP_QUESTION, top_k, model)
+    except (CiteqaError, TargetError) as exc:
+        logger.warning("warm-up question failed: %s", exc)
+
+
+def ask_item(
+    target: Target, item_id: str, question: str, top_k: int | None, model: str | None
+) -> tuple[dict[str, Any], str | None, dict[str, float]]:
+    """The output, the error (None when it answered) and the timings (``wall`` added) of one
+    question; a failure or crash becomes an empty output with its error, never an exception."""
+    error: str | None = None
+    t0 = time.perf_counter()
+    try:
+        output = target.ask(question, top_k, model)
+    except (CiteqaError, TargetError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        output = {"answer": "", "abstained": False, "citations": []}
+    except Exception as exc:
+        # A crash on one question is a result to report (and fails the gate), not a reason
+        # to lose the other 59.
+        logger.exception("%s crashed the target", item_id)
+        error = f"{type(exc).__name__}: {exc}"
+        output = {"answer": "", "abstained": False, "citations": []}
+    wall_ms = (time.perf_counter() - t0) * 1000.0
+    timings = {k: float(v) for k, v in (output.get("timings_ms") or {}).items() if _is_number(v)}
+    timings["wall"] = round(wall_ms, 3)
+    return output, error, timings
+
+
 def run_eval(
     items: Sequence[GoldItem],
     target: Target,
@@ -220,32 +252,12 @@ def run_eval(
     model call) are not charged to whichever gold item happens to come first.
     """
     if warmup:
-        try:
-            target.ask(WARMUP_QUESTION, top_k, model)
-        except (CiteqaError, TargetError) as exc:
-            logger.warning("warm-up question failed: %s", exc)
+        warm_up(target, top_k, model)
     started = time.perf_counter()
     docs = DocumentCache(target)
     runs: list[ItemRun] = []
     for item in items:
-        error: str | None = None
-        t0 = time.perf_counter()
-        try:
-            output = target.ask(item.question, top_k, model)
-        except (CiteqaError, TargetError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            output = {"answer": "", "abstained": False, "citations": []}
-        except Exception as exc:
-            # A crash on one question is a result to report (and fails the gate), not a reason
-            # to lose the other 59.
-            logger.exception("%s crashed the target", item.id)
-            error = f"{type(exc).__name__}: {exc}"
-            output = {"answer": "", "abstained": False, "citations": []}
-        wall_ms = (time.perf_counter() - t0) * 1000.0
-        timings = {
-            k: float(v) for k, v in (output.get("timings_ms") or {}).items() if _is_number(v)
-        }
-        timings["wall"] = round(wall_ms, 3)
+        output, error, timings = ask_item(target, item.id, item.question, top_k, model)
         ranked = None
         if with_retrieval and item.evidence and not item.expects_abstain:
             ranked = target.ranked_texts(item.question, retrieval)

@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from eval import metrics as _metrics
@@ -59,12 +61,29 @@ def tag_table(run: EvalRun) -> Table:
 
 
 def latency_table(run: EvalRun) -> Table:
+    return stage_latency_table(run.latency)
+
+
+def stage_latency_table(latency: Mapping[str, Mapping[str, float]]) -> Table:
+    """p50/p95/max/n per pipeline stage (``eval.aggregate.latency_of``'s shape)."""
     table = Table(title="latency (ms)", title_justify="left")
     for col in ("stage", "p50", "p95", "max", "n"):
         table.add_column(col, justify="left" if col == "stage" else "right")
-    for stage, s in run.latency.items():
+    for stage, s in latency.items():
         table.add_row(stage, f"{s['p50']:.1f}", f"{s['p95']:.1f}", f"{s['max']:.1f}", f"{s['n']:g}")
     return table
+
+
+def progress_bar(console: Console, label: str) -> Progress:
+    """The eval's progress bar: label, bar, done/total, elapsed, current item."""
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+    )
+    return Progress(*columns, console=console, transient=False)
 
 
 def compare_table(runs: Mapping[str, EvalRun]) -> Table:
@@ -204,20 +223,25 @@ def plot_accuracy_by_tag(run: EvalRun, path: Path) -> None:
     )
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
 def plot_latency(run: EvalRun, path: Path) -> None:
     """Box plot of per-question latency for each pipeline stage."""
+    plot_stage_latency([s.timings_ms for s in run.scores], path)
+
+
+def plot_stage_latency(timings: Sequence[Mapping[str, float]], path: Path) -> None:
+    """Box plot of per-question ``{stage: ms}`` timings, one box per stage."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     stages: dict[str, list[float]] = {}
-    for s in run.scores:
-        for stage, ms in s.timings_ms.items():
+    for per_item in timings:
+        for stage, ms in per_item.items():
             stages.setdefault(stage, []).append(ms)
     order = ("retrieve", "prompt", "generate", "verify", "total", "wall")
     names = [n for n in order if n in stages] + sorted(set(stages) - set(order))
@@ -229,10 +253,10 @@ def plot_latency(run: EvalRun, path: Path) -> None:
         top = max(max(v) for v in stages.values())
         ax.set_ylim(0, max(10.0, top * 2.0))  # headroom so the slowest outliers stay visible
     ax.set_ylabel("ms per question (symlog)")
-    ax.set_title(f"Latency per stage (n={len(run.runs)} questions)")
+    ax.set_title(f"Latency per stage (n={len(timings)} questions)")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -257,7 +281,7 @@ def plot_compare(runs: Mapping[str, EvalRun], path: Path, keys: Sequence[str]) -
     ax.set_title("Retrieval modes compared")
     ax.legend()
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -268,7 +292,8 @@ def set_readable(path: Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def _save(fig: Any, path: Path) -> None:
+def save_figure(fig: Any, path: Path) -> None:
+    """A matplotlib figure as a PNG, written atomically and readable by all."""
     with atomic_open(path, "wb") as fh:
         fig.savefig(fh, format="png", dpi=110)
     set_readable(path)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -67,6 +68,7 @@ logger = logging.getLogger(__name__)
 
 
 MAX_TOP_K = 100
+_QUERY_CACHE = 256
 # Whether the model sees "title\nchunk". Measured on tests/data/retrieval_questions.jsonl (30
 # questions, real model): with the title, hybrid top-1 0.63 / MRR 0.77; without, 0.80 / 0.90. The
 # seed titles all say "North Korean troops in Ukraine", so they blur chunks together.
@@ -95,6 +97,8 @@ class CorpusIndex:
         self._detached = False
         # One per index so its sentence-vector cache outlives single queries.
         self._reranker = FeatureReranker(embedder)
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_lock = threading.Lock()
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -171,6 +175,25 @@ class CorpusIndex:
             raise DocumentNotFoundError(f"no document with id {doc_id!r}")
         return [state.chunks[c] for c in state.doc_chunks.get(doc_id, ())]
 
+    def query_vector(self, text: str) -> np.ndarray:
+        """The query vector of ``text``; recent ones are kept for the answerer to reuse."""
+        with self._query_lock:
+            cached = self._query_vectors.get(text)
+            if cached is not None:
+                self._query_vectors.move_to_end(text)
+                return cached
+        vector = self.embedder.embed_query(text)
+        with self._query_lock:
+            self._query_vectors[text] = vector
+            while len(self._query_vectors) > _QUERY_CACHE:
+                self._query_vectors.popitem(last=False)
+        return vector
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Document vectors of sentences, through the re-ranker's cache (retrieved chunks'
+        sentences are usually there already)."""
+        return self._reranker.sentence_vectors(texts)
+
     def search(
         self,
         query: str,
@@ -185,7 +208,7 @@ class CorpusIndex:
         if mode not in MODES:
             raise InvalidQueryError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
         # Encode before taking the lock: it is the slow part and touches no shared state.
-        vector = self.embedder.embed_query(query) if mode != "bm25" else None
+        vector = self.query_vector(query) if mode != "bm25" else None
         return self._search(query, top_k, mode, filters, vector)
 
     def _search(

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from index.corpus import CorpusIndex
     from index.embedders.protocol import Embedder
     from index.models import IngestReport
+    from service.answering.generators.extractive.generator import VectorSource
     from service.answering.generators.protocol import Generator
     from service.answering.pipeline import AnswerPipeline
-    from service.answering.protocol import SearchableIndex
+    from service.answering.protocol import AnsweringIndex
 
 logger = logging.getLogger(__name__)
 
@@ -102,14 +103,15 @@ def prompt_version(name: str = PROMPT_NAME) -> str:
     return short_hash(load_prompt(f"{name}_system").text, load_prompt(name).text, length=12)
 
 
-def build_generator(settings: Settings) -> Generator:
-    """The generator chain: the configured LLM, its fallback model, then the extractive one."""
+def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
+    """The generator chain: the configured LLM, its fallback model, then the extractive one
+    (which reads sentence and query vectors from ``vectors``, the index)."""
     from service.answering.generators.extractive import ExtractiveGenerator
     from service.answering.generators.fallback import FallbackGenerator
     from service.answering.generators.litellm_generator import LiteLLMGenerator
     from service.answering.generators.protocol import is_extractive
 
-    extractive = ExtractiveGenerator()
+    extractive = ExtractiveGenerator(vectors)
     llm = None
     if not is_extractive(settings.llm_model) or settings.llm_fallback_model:
         api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
@@ -131,14 +133,14 @@ def build_generator(settings: Settings) -> Generator:
 
 
 def build_answerer(
-    settings: Settings, index: SearchableIndex, *, generator: Generator | None = None
+    settings: Settings, index: AnsweringIndex, *, generator: Generator | None = None
 ) -> AnswerPipeline:
     """The pipeline over ``index`` with the configured (or the given) generator."""
     from service.answering.pipeline import AnswerPipeline
 
     return AnswerPipeline(
         index,
-        generator or build_generator(settings),
+        generator or build_generator(settings, index),
         prompt_version=prompt_version(),
         default_top_k=settings.top_k,
         retrieval=settings.retrieval,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.answering.conflicts import attribution, find_conflicts, quantities
-from service.answering.question import analyze_question
+from service.answering.question import analyse_question
 from service.answering.types import Citation
 
 Q000 = (
@@ -42,7 +42,7 @@ def test_attribution_phrases() -> None:
 
 
 def test_three_sources_three_values() -> None:
-    analysis = analyze_question("How many North Korean troops are in Russia?")
+    analysis = analyse_question("How many North Korean troops are in Russia?")
     conflicts = find_conflicts(
         analysis, [_cit(1, "000", Q000), _cit(2, "004", Q004), _cit(3, "003", Q003)]
     )
@@ -58,14 +58,15 @@ def test_three_sources_three_values() -> None:
 
 
 def test_a_range_in_one_source_or_agreeing_sources_is_no_conflict() -> None:
-    analysis = analyze_question("How many North Korean soldiers are in Russia?")
+    analysis = analyse_question("How many North Korean soldiers are in Russia?")
     assert find_conflicts(analysis, [_cit(1, "000", Q000)]) == ()
     same = "Officials say over 10,000 North Korean troops are there."
     assert find_conflicts(analysis, [_cit(1, "004", Q004), _cit(2, "005", same)]) == ()
 
 
-def test_only_quantity_questions_and_the_asked_noun() -> None:
-    who = analyze_question("Who reported the troop numbers?")
+def test_only_quantity_questions() -> None:
+    who = analyse_question("Who reported the troop numbers?")
     assert find_conflicts(who, [_cit(1, "000", Q000), _cit(2, "004", Q004)]) == ()
-    tanks = analyze_question("How many tanks were sent?")
-    assert find_conflicts(tanks, [_cit(1, "000", Q000), _cit(2, "004", Q004)]) == ()
+    dated = "The pact was signed in June 2024, on 19 June."
+    when = analyse_question("How many troops were sent?")
+    assert find_conflicts(when, [_cit(1, "000", dated), _cit(2, "004", Q004)]) == ()

@@ -20,7 +20,7 @@ from service.answering.generators.extractive import ExtractiveGenerator
 from service.answering.generators.fallback import FallbackGenerator
 from service.answering.generators.litellm_generator import LiteLLMGenerator
 from service.answering.pipeline import AnswerPipeline
-from service.answering.protocol import SearchableIndex
+from service.answering.protocol import AnsweringIndex
 from service.wiring import prompt_version
 from tests.fakes import make_document, seed_fake_index
 
@@ -128,11 +128,11 @@ def _pipeline(
 
 
 def _llm_pipeline(
-    index: SearchableIndex, gen: LiteLLMGenerator, *, fallback: str | None = None
+    index: AnsweringIndex, gen: LiteLLMGenerator, *, fallback: str | None = None
 ) -> AnswerPipeline:
     """The wiring's chain: the LLM, then the fallback model, then the extractive generator."""
     chain = FallbackGenerator(
-        gen.model, ExtractiveGenerator(), llm=gen, fallback_model=fallback, deadline_s=10.0
+        gen.model, ExtractiveGenerator(index), llm=gen, fallback_model=fallback, deadline_s=10.0
     )
     return AnswerPipeline(index, chain, prompt_version=prompt_version(), default_top_k=10)
 

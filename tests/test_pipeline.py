@@ -25,7 +25,9 @@ def pipeline() -> AnswerPipeline:
 
 
 def _pipeline(index: Any) -> AnswerPipeline:
-    return AnswerPipeline(index, ExtractiveGenerator(), prompt_version="0" * 12, default_top_k=10)
+    return AnswerPipeline(
+        index, ExtractiveGenerator(index), prompt_version="0" * 12, default_top_k=10
+    )
 
 
 def _assert_exact(pipeline: AnswerPipeline, answer: Any) -> None:

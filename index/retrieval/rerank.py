@@ -108,6 +108,12 @@ class FeatureReranker:
         self.depth = depth
         self._sentences = _SentenceVectors(cache_size)
 
+    def sentence_vectors(self, sentences: Sequence[str]) -> np.ndarray:
+        """Vectors of ``sentences`` through this re-ranker's cache."""
+        if not sentences:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        return self._sentences.get_many(self.embedder, sentences)
+
     def rerank(
         self,
         query: str,

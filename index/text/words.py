@@ -18,9 +18,8 @@ import Stemmer
 
 # A number (with separators), an initialism ("U.S"), or a run of letters with inner apostrophes.
 # Hyphens and other punctuation split words ("Jong-un" -> "Jong", "un").
-_WORD_RE = re.compile(
-    r"\d[\d,.]*\d|\d|(?:[^\W\d_]\.){1,3}[^\W\d_](?![^\W\d_])|[^\W\d_]+(?:['’][^\W\d_]+)*"
-)
+WORD_PATTERN = r"\d[\d,.]*\d|\d|(?:[^\W\d_]\.){1,3}[^\W\d_](?![^\W\d_])|[^\W\d_]+(?:['’][^\W\d_]+)*"
+_WORD_RE = re.compile(WORD_PATTERN)
 
 # English function words, question words and the filler of how questions are phrased ("tell",
 # "exactly", "according"): they say what kind of answer is wanted, not what it is about.

@@ -12,8 +12,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from index.text.words import words
-from service.answering.question import QuestionAnalysis, canonical, wordset
+from index.text.tokens import is_month
+from service.answering.question import QuestionInfo, asks_for_a_quantity, counted_noun
 from service.answering.types import Citation, Conflict, ConflictValue
 
 _QUALIFIER = (
@@ -25,12 +25,6 @@ _QTY_RE = re.compile(
     r"(?P<n>\b\d{1,3}(?:,\d{3})+\b|\b\d+(?:\.\d+)?(?:\s+(?:million|billion|thousand|hundred))?\b"
     r"|\b(?:tens of |hundreds of )?(?:thousands|hundreds|dozens|millions|billions)\b)",
     re.IGNORECASE,
-)
-_MONTHS = wordset(
-    """
-    january february march april may june july august september october november december jan
-    feb mar apr jun jul aug sep sept oct nov dec
-    """
 )
 _ATTRIB_RE = re.compile(
     r"\b(?i:according to|reports? from|per|citing|sources? (?:in|from))\s+(?i:reports? from\s+)?"
@@ -61,7 +55,7 @@ def _is_year_or_date(text: str, m: re.Match[str]) -> bool:
         return True
     before = text[max(0, m.start("n") - 12) : m.start("n")].lower().split()
     after = text[m.end("n") : m.end("n") + 12].lower().split()
-    return bool((before and before[-1] in _MONTHS) or (after and after[0].strip(",.") in _MONTHS))
+    return bool((before and is_month(before[-1])) or (after and is_month(after[0].strip(",."))))
 
 
 def quantities(text: str) -> list[Quantity]:
@@ -80,17 +74,14 @@ def quantities(text: str) -> list[Quantity]:
 
 
 def quantities_about(text: str, focus: str | None) -> list[Quantity]:
-    """Quantities of a quote that names ``focus``.
+    """Quantities of a cited sentence, for the thing counted (``focus``, a term).
 
     Sentence-level on purpose: "3,000 soldiers ..., with numbers potentially reaching 12,000" gives
-    the second figure without repeating the noun.
+    the second figure without repeating the noun. The sentences were chosen as answers to the
+    question, so a sentence that words the counted thing differently ("soldiers" for "troops")
+    still counts; only when it names the thing are other sentences' figures left out.
     """
-    found = quantities(text)
-    if focus is None:
-        return found
-    if focus not in {canonical(w) for w in words(text)}:
-        return []
-    return found
+    return quantities(text)
 
 
 def attribution(text: str) -> str:
@@ -114,16 +105,15 @@ def citation_value(quote: str, focus: str | None) -> tuple[str, frozenset[str]]:
     return phrase, frozenset(q.key for q in qs)
 
 
-def find_conflicts(
-    analysis: QuestionAnalysis, citations: Sequence[Citation]
-) -> tuple[Conflict, ...]:
-    """One :class:`Conflict` when two or more documents give different values for the focus."""
-    if analysis.qtype != "count":
+def find_conflicts(analysis: QuestionInfo, citations: Sequence[Citation]) -> tuple[Conflict, ...]:
+    """One :class:`Conflict` when two or more documents give different values for the quantity
+    the question asks about."""
+    if not asks_for_a_quantity(analysis):
         return ()
     values: list[ConflictValue] = []
     keys_by_doc: dict[str, frozenset[str]] = {}
     for c in citations:
-        phrase, keys = citation_value(c.quote, analysis.focus)
+        phrase, keys = citation_value(c.quote, counted_noun(analysis))
         if not keys or c.doc_id in keys_by_doc:
             continue
         keys_by_doc[c.doc_id] = keys
@@ -137,7 +127,7 @@ def find_conflicts(
     return (Conflict(topic=topic_of(analysis), values=tuple(values)),)
 
 
-def topic_of(analysis: QuestionAnalysis) -> str:
+def topic_of(analysis: QuestionInfo) -> str:
     """A short label for what is being counted, e.g. "number of troop"."""
     q = analysis.text.lower()
     m = re.search(
@@ -147,4 +137,16 @@ def topic_of(analysis: QuestionAnalysis) -> str:
     )
     if m:
         return f"number of {m.group(1).strip()}"
-    return f"number of {analysis.focus or 'items'}"
+    return f"number of {analysis.head or 'items'}"
+
+
+def conflict_sentence(conflicts: Sequence[Conflict]) -> str:
+    """The answer's opening when sources disagree: each value with who reported it and its
+    citation ("The sources give different figures: over 10,000 per South Korean intelligence
+    [2]; at least 3,000 [1].")."""
+    parts = []
+    for conflict in conflicts:
+        for v in conflict.values:
+            who = f" per {v.attribution}" if v.attribution else ""
+            parts.append(f"{v.value}{who} [{v.citation}]")
+    return "The sources give different figures: " + "; ".join(parts) + "."

@@ -29,7 +29,7 @@ def looks_like_instruction(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Source:
-    """A retrieved chunk as numbered in the prompt; ``start`` is its offset in the document."""
+    """A retrieved chunk, numbered by rank (``n``); ``start`` is its offset in the document."""
 
     n: int
     doc_id: str
@@ -37,6 +37,7 @@ class Source:
     title: str
     text: str
     start: int
+    score: float = 0.0  # the retrieval score it was ranked by
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ class Draft:
     sentences: tuple[DraftSentence, ...]
     quotes: tuple[Quote, ...]
     reason: str | None = None
+    confidence: float | None = None  # calibrated P(correct), when the generator estimates it
+    abstain_code: str | None = None  # no_evidence | low_confidence | question_outside_corpus
 
 
 def replace_markers(text: str, mapping: dict[int, list[int]]) -> str:

@@ -22,11 +22,11 @@ from typing import Any, Literal
 from index.errors import InvalidQueryError
 from index.ingestion.pages import page_range
 from index.models import Hit
-from service.answering.conflicts import find_conflicts
-from service.answering.evidence import Source
+from service.answering.conflicts import conflict_sentence, find_conflicts
+from service.answering.evidence import Draft, Source
 from service.answering.generators.protocol import GenerationRequest, Generator, normalize_model
 from service.answering.protocol import SearchableIndex
-from service.answering.question import analyze_question
+from service.answering.question import analyse_question, asks_for_a_quantity
 from service.answering.types import Answer, Citation, RetrievedChunk
 from service.answering.verification import VerifiedAnswer, verify_output
 
@@ -69,8 +69,8 @@ class AnswerPipeline:
         timings: dict[str, float] = {}
         q = validate_question(question)
         k = self._top_k(top_k)
-        analysis = analyze_question(q)
-        if analysis.qtype == "count":
+        analysis = analyse_question(q)
+        if asks_for_a_quantity(analysis):
             # Sources disagree on figures: look wider so every article's figure can be reported.
             k = min(max(k, COUNT_TOP_K), MAX_TOP_K)
         t = time.perf_counter()
@@ -89,6 +89,7 @@ class AnswerPipeline:
                 answer=ABSTAIN_TEXT,
                 abstained=True,
                 abstain_reason="no passage was retrieved for this question",
+                abstain_code="no_evidence",
                 model=chosen_model,
                 prompt_version=self.prompt_version,
                 index_version=index_version,
@@ -106,6 +107,8 @@ class AnswerPipeline:
         verified = _final_check(verify_output(gen.draft, sources, documents), documents)
         verified = replace(verified, citations=_with_pages(verified.citations, self.index))
         conflicts = find_conflicts(analysis, verified.citations) if not verified.abstained else ()
+        if conflicts:
+            verified = replace(verified, answer=f"{conflict_sentence(conflicts)} {verified.answer}")
         timings["verify"] = _ms(t)
         timings["total"] = _ms(started)
         return Answer(
@@ -115,6 +118,8 @@ class AnswerPipeline:
             sentences=verified.sentences,
             conflicts=conflicts,
             abstain_reason=verified.abstain_reason,
+            confidence=gen.draft.confidence,
+            abstain_code=_abstain_code(gen.draft, verified),
             model=gen.model,
             prompt_version=self.prompt_version,
             index_version=index_version,
@@ -148,6 +153,7 @@ class AnswerPipeline:
                     title=chunk.title or titles[chunk.doc_id],
                     text=chunk.text,
                     start=chunk.start,
+                    score=float(hit.score),
                 )
             )
         return sources, documents
@@ -164,6 +170,13 @@ def validate_question(question: str) -> str:
             "are accepted"
         )
     return q
+
+
+def _abstain_code(draft: Draft, verified: VerifiedAnswer) -> str | None:
+    """Why the answer abstained: the generator's own reason, else "nothing verified"."""
+    if not verified.abstained:
+        return None
+    return draft.abstain_code or "low_confidence"
 
 
 def _final_check(verified: VerifiedAnswer, documents: Mapping[str, str]) -> VerifiedAnswer:

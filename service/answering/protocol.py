@@ -6,8 +6,10 @@ implements it, and so do the fakes in tests and the remote client of a running s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
+
+import numpy as np
 
 from index.models import Document, Hit
 from service.answering.types import Answer
@@ -28,6 +30,14 @@ class SearchableIndex(Protocol):
     ) -> list[Hit]: ...
 
     def get_document(self, doc_id: str) -> Document: ...
+
+
+class AnsweringIndex(SearchableIndex, Protocol):
+    """A searchable index that also lends the default answerer its vectors."""
+
+    def query_vector(self, text: str) -> np.ndarray: ...
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class Answerer(Protocol):

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from index.text.sentences import split_sentences
-from index.text.words import STOPWORDS, words
+from index.text.words import STOPWORDS, term, words
 from service.answering.citations import locate_quote
 from service.answering.evidence import (
     Draft,
@@ -31,7 +31,6 @@ from service.answering.evidence import (
     looks_like_instruction,
     replace_markers,
 )
-from service.answering.question import canonical
 from service.answering.types import AnswerSentence, Citation
 
 logger = logging.getLogger(__name__)
@@ -75,11 +74,11 @@ def names_in(text: str) -> list[str]:
 
 
 def _content(text: str) -> set[str]:
-    return {canonical(w) for w in words(text) if w.lower() not in STOPWORDS and len(w) > 2}
+    return {term(w) for w in words(text) if w.lower() not in STOPWORDS and len(w) > 2}
 
 
 def _name_supported(name: str, quote_terms: set[str], quote_words: set[str]) -> bool:
-    if canonical(name) in quote_terms:
+    if term(name) in quote_terms:
         return True
     low = name.lower().replace("’", "'")
     # Transliterations and inflections: "Zelensky" ~ "Zelenskyy", "Koreans" ~ "Korean".
@@ -235,7 +234,7 @@ def _supports(text: str, spans: Sequence[_Span]) -> bool:
     # Names may come from the rest of the cited passage ("..., per South Korean intelligence [1]"
     # quoting only the figure): the claim is still traceable to the passage the marker names.
     passages = quotes + " " + " ".join(s.source.text for s in spans)
-    passage_terms = {canonical(w) for w in words(passages)}
+    passage_terms = {term(w) for w in words(passages)}
     passage_words = {w.lower().replace("’", "'") for w in words(passages)}
     return all(_name_supported(n, passage_terms, passage_words) for n in names_in(text))
 

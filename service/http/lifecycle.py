@@ -20,13 +20,13 @@ from fastapi import FastAPI
 from index.errors import ServiceNotReadyError
 from index.models import Document
 from service.answering.generators.protocol import is_extractive
-from service.answering.protocol import Answerer, SearchableIndex
+from service.answering.protocol import Answerer, AnsweringIndex
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
-class ServedIndex(SearchableIndex, Protocol):
+class ServedIndex(AnsweringIndex, Protocol):
     """What the HTTP adapter needs of ``index.corpus.CorpusIndex`` beyond answering."""
 
     @property

@@ -17,9 +17,11 @@ from index.errors import DocumentNotFoundError, InvalidQueryError
 from index.models import Chunk, Document, Hit, make_chunk_id
 from index.text.words import content_terms
 from tests.fakes.documents import FakeReport
+from tests.fakes.embedder import HashingEmbedder
 
 # At most this many chunks of one document per search, so several documents are represented.
 MAX_CHUNKS_PER_DOCUMENT = 2
+_VECTORS = HashingEmbedder(dim=256)
 
 
 def line_chunks(doc: Document) -> list[Chunk]:
@@ -176,6 +178,13 @@ class FakeIndex:
             docs = {k: v for k, v in snap.docs.items() if k != doc_id}
             chunks = [c for c in snap.chunks if c.doc_id != doc_id]
             self._snap = _Snapshot.of(docs, chunks, snap.version + 1)
+
+    def query_vector(self, text: str) -> Any:
+        """The default answerer's vectors come from the index: hashing ones here."""
+        return _VECTORS.embed_query(text)
+
+    def sentence_vectors(self, texts: Sequence[str]) -> Any:
+        return _VECTORS.embed_documents(list(texts))
 
     def get_document(self, doc_id: str) -> Document:
         try:

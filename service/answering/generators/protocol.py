@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from service.answering.evidence import Draft, Source
-from service.answering.question import QuestionAnalysis
+from service.answering.question import QuestionInfo
 
 EXTRACTIVE_PROVIDER = "extractive"
 EXTRACTIVE_MODEL = "extractive/default"
@@ -28,7 +28,7 @@ class GenerationRequest:
     """What a generator answers from; ``model`` overrides the generator's own, if it has one."""
 
     question: str
-    analysis: QuestionAnalysis
+    analysis: QuestionInfo
     sources: tuple[Source, ...]
     model: str | None = None
     timeout_s: float | None = None
