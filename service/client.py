@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +28,7 @@ from index.errors import (
     InvalidQueryError,
     ServiceNotReadyError,
 )
+from service.answering.conversation import Turn
 from service.answering.types import (
     Answer,
     AnswerSentence,
@@ -96,7 +98,12 @@ def _json_object(response: httpx.Response, what: str) -> dict[str, Any]:
 
 
 def ask_body(
-    question: str, *, top_k: int | None = None, model: str | None = None, **extra: Any
+    question: str,
+    *,
+    top_k: int | None = None,
+    model: str | None = None,
+    history: Sequence[Turn] = (),
+    **extra: Any,
 ) -> dict[str, Any]:
     """The JSON body of ``POST /ask`` (optional fields left out)."""
     body: dict[str, Any] = {"question": question, **extra}
@@ -104,7 +111,18 @@ def ask_body(
         body["top_k"] = top_k
     if model is not None:
         body["model"] = model
+    if history:
+        body["history"] = [turn_json(t) for t in history]
     return body
+
+
+def turn_json(turn: Turn) -> dict[str, Any]:
+    """One earlier turn as ``POST /ask`` takes it in ``history``."""
+    return {
+        "question": turn.question,
+        "answer": turn.answer,
+        "citations": [asdict(c) for c in turn.citations],
+    }
 
 
 class CiteqaClient:
@@ -161,6 +179,7 @@ class CiteqaClient:
         return self.call("POST", "/ask", ask_body(question, **fields))
 
     def ask(self, question: str, **fields: Any) -> Answer:
+        """The answer to ``question``; ``history=[Turn, ...]`` asks it as a follow-up."""
         return _answer(self.ask_json(question, **fields), self.base_url)
 
     def search(self, query: str, **fields: Any) -> dict[str, Any]:
@@ -291,4 +310,5 @@ def answer_from_dict(data: Mapping[str, Any]) -> Answer:
         else {},
         degraded=bool(data.get("degraded", False)),
         degraded_reason=data.get("degraded_reason"),
+        retrieval_query=data.get("retrieval_query"),
     )

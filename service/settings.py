@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     llm_fallback_model: str | None = None
     answer_deadline_s: float = Field(default=45.0, gt=0)
 
+    # Conversations (follow-up questions): limits on the history a request may carry, and the
+    # server-side conversations kept with the index (``conversation_id``).
+    history_max_turns: int = Field(default=20, ge=1, le=200)
+    history_max_answer_chars: int = Field(default=20_000, ge=100, le=100_000)
+    history_max_citations: int = Field(default=50, ge=0, le=200)
+    conversation_ttl_s: float = Field(default=24 * 60 * 60.0, gt=0)
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

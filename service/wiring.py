@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from index.corpus import CorpusIndex
     from index.embedders.protocol import Embedder
     from index.models import IngestReport
+    from service.answering.conversation import QuestionRewriter
     from service.answering.generators.extractive.generator import VectorSource
     from service.answering.generators.protocol import Generator
     from service.answering.pipeline import AnswerPipeline
@@ -132,10 +133,37 @@ def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
     )
 
 
+def build_rewriter(settings: Settings) -> QuestionRewriter:
+    """How follow-ups become standalone queries: the deterministic rules, or with an LLM
+    configured, an LLM condense step with the rules as its fallback."""
+    from service.answering.conversation import FallbackRewriter, RuleRewriter
+    from service.answering.generators.litellm_generator import LiteLLMGenerator
+    from service.answering.generators.litellm_rewriter import LiteLLMRewriter
+    from service.answering.generators.protocol import is_extractive
+
+    rules = RuleRewriter()
+    if is_extractive(settings.llm_model):
+        return rules
+    api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+    llm = LiteLLMGenerator(
+        settings.llm_model,
+        api_base=settings.llm_api_base,
+        api_key=api_key,
+        timeout_s=settings.llm_timeout_s,
+        retries=settings.llm_retries,
+        max_tokens=200,
+    )
+    return FallbackRewriter(LiteLLMRewriter(llm), rules)
+
+
 def build_answerer(
-    settings: Settings, index: AnsweringIndex, *, generator: Generator | None = None
+    settings: Settings,
+    index: AnsweringIndex,
+    *,
+    generator: Generator | None = None,
+    rewriter: QuestionRewriter | None = None,
 ) -> AnswerPipeline:
-    """The pipeline over ``index`` with the configured (or the given) generator."""
+    """The pipeline over ``index`` with the configured (or the given) generator and rewriter."""
     from service.answering.pipeline import AnswerPipeline
 
     return AnswerPipeline(
@@ -144,6 +172,7 @@ def build_answerer(
         prompt_version=prompt_version(),
         default_top_k=settings.top_k,
         retrieval=settings.retrieval,
+        rewriter=rewriter or build_rewriter(settings),
     )
 
 

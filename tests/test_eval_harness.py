@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from eval.gate import (
 from eval.gold import DEFAULT_GOLD_PATH, GoldItem, load_gold
 from eval.harness import EvalRun, HttpTarget, InProcessTarget, run_eval
 from index.errors import GenerationError, InvalidDocumentError
+from service.answering.conversation import Turn
 from service.answering.types import Answer, Citation
 
 GOLD = load_gold(DEFAULT_GOLD_PATH)
@@ -52,6 +53,7 @@ class ScriptedPipeline:
         top_k: int | None = None,
         filters: Mapping[str, Any] | None = None,
         model: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
         self.models.append(model)
         result = self.script[question]

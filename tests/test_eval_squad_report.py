@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from eval.squad import report
 from eval.squad.data import SquadItem, load_squad
 from eval.squad.metrics import GATED_SQUAD
 from eval.squad.run import SquadRun, run_squad
+from service.answering.conversation import Turn
 from service.answering.types import Answer, Citation
 from tests.test_eval_squad_data import make_squad_dataset
 
@@ -44,6 +45,7 @@ class ScriptedPipeline:
         top_k: int | None = None,
         filters: Mapping[str, Any] | None = None,
         model: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
         if question == self.crash:
             raise RuntimeError("boom")

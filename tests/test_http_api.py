@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service.answering.conversation import Turn
 from service.answering.types import Answer
 from service.http.app import create_app
 from service.settings import Settings
@@ -290,8 +291,9 @@ class DegradedAnswerer(FakeAnswerer):
         top_k: int | None = None,
         filters: Any = None,
         model: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
-        base = super().answer(question, top_k, filters, model)
+        base = super().answer(question, top_k, filters, model, history)
         return replace(base, degraded=True, degraded_reason="fallback generator")
 
 

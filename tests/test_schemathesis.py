@@ -19,7 +19,8 @@ _index, _pipeline = fake_parts()
 _feedback_dir = tempfile.TemporaryDirectory(prefix="citeqa-fuzz-feedback-")
 app = create_app(
     Settings(
-        index_dir=Path("/nonexistent"),
+        # Server-side conversations (conversation_id) are stored under the index folder.
+        index_dir=Path(_feedback_dir.name) / "index",
         rate_limit_per_minute=1_000_000,
         feedback_file=Path(_feedback_dir.name) / "feedback.jsonl",
     ),

@@ -23,6 +23,7 @@ from index.errors import InvalidQueryError
 from index.ingestion.pages import page_range
 from index.models import Hit
 from service.answering.conflicts import conflict_sentence, find_conflicts
+from service.answering.conversation import QuestionRewriter, RuleRewriter, Turn
 from service.answering.evidence import Draft, Source
 from service.answering.generators.protocol import GenerationRequest, Generator, normalize_model
 from service.answering.protocol import SearchableIndex
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 MAX_TOP_K = 50
+# Earlier turns the rewriter looks at (the HTTP layer enforces its own, configurable limit).
+MAX_HISTORY_TURNS = 20
 # Candidates retrieved for "how many" questions, whatever top_k asks (see AnswerPipeline.answer).
 COUNT_TOP_K = 10
 ABSTAIN_TEXT = "The indexed documents do not answer this question."
@@ -50,8 +53,10 @@ class AnswerPipeline:
         prompt_version: str,
         default_top_k: int = 5,
         retrieval: Literal["hybrid", "dense", "bm25"] = "hybrid",
+        rewriter: QuestionRewriter | None = None,
     ) -> None:
         self.index = index
+        self.rewriter: QuestionRewriter = rewriter or RuleRewriter()
         self.generator = generator
         self.prompt_version = prompt_version
         self.default_top_k = default_top_k
@@ -63,12 +68,24 @@ class AnswerPipeline:
         top_k: int | None = None,
         filters: Mapping[str, Any] | None = None,
         model: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
-        """Retrieves, generates and verifies; never returns an unverified citation."""
+        """Retrieves, generates and verifies; never returns an unverified citation. A follow-up
+        (``history`` non-empty) is first rewritten into a standalone query, which is what is
+        searched and answered (``Answer.retrieval_query``)."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         q = validate_question(question)
         k = self._top_k(top_k)
+        retrieval_query: str | None = None
+        if history:
+            t = time.perf_counter()
+            retrieval_query = self.rewriter.rewrite(q, history[-MAX_HISTORY_TURNS:])
+            timings["rewrite"] = _ms(t)
+            if retrieval_query and len(retrieval_query) <= MAX_QUESTION_CHARS:
+                q = " ".join(retrieval_query.split())
+            else:
+                retrieval_query = None
         analysis = analyse_question(q)
         if asks_for_a_quantity(analysis):
             # Sources disagree on figures: look wider so every article's figure can be reported.
@@ -95,6 +112,7 @@ class AnswerPipeline:
                 index_version=index_version,
                 retrieved=retrieved,
                 timings_ms=timings,
+                retrieval_query=retrieval_query,
             )
 
         t = time.perf_counter()
@@ -127,6 +145,7 @@ class AnswerPipeline:
             timings_ms=timings,
             degraded=gen.degraded,
             degraded_reason=gen.degraded_reason,
+            retrieval_query=retrieval_query,
         )
 
     def _top_k(self, top_k: int | None) -> int:

@@ -12,6 +12,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from index.models import Document, Hit
+from service.answering.conversation import Turn
 from service.answering.types import Answer
 
 
@@ -41,7 +42,8 @@ class AnsweringIndex(SearchableIndex, Protocol):
 
 
 class Answerer(Protocol):
-    """Answers a question from the documents, with verified citations."""
+    """Answers a question from the documents, with verified citations; ``history`` holds the
+    conversation's earlier turns, oldest first (a follow-up is rewritten against them)."""
 
     def answer(
         self,
@@ -49,4 +51,5 @@ class Answerer(Protocol):
         top_k: int | None = None,
         filters: Mapping[str, Any] | None = None,
         model: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer: ...

@@ -84,6 +84,9 @@ class Answer:
     confidence: float | None = None
     # Why it abstained: no_evidence | low_confidence | question_outside_corpus.
     abstain_code: str | None = None
+    # What was searched when a follow-up was rewritten from the conversation; None when the
+    # question itself was searched.
+    retrieval_query: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists)."""

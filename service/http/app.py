@@ -92,6 +92,7 @@ def create_app(
     for module in (health, ask, search, documents, feedback, openai):
         app.include_router(module.router)
     web.mount(app)
+    ask.document_history_limits(app, settings)
 
     # Other adapters' routes (Slack's /slack/events), registered as entry points.
     for extend in extensions if extensions is not None else wiring.plugins(HTTP_EXTENSIONS):

@@ -18,6 +18,10 @@ MAX_TOP_K = 50
 # str.strip): \s alone misses \x1c-\x1f and \x85 in ECMA regexes. Patterns are unanchored searches.
 _NON_BLANK = r"[^\s\x1c-\x1f\x85]"
 DOC_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+# Absolute caps of the schema; the configured (smaller) limits are checked by the route.
+HARD_MAX_TURNS = 200
+HARD_MAX_ANSWER_CHARS = 100_000
 
 # Strict so that "5", 0/1 for booleans or numbers for strings are errors rather than coerced.
 _STRICT = ConfigDict(extra="forbid", strict=True)
@@ -50,8 +54,32 @@ class Filters(BaseModel):
         return data or None
 
 
+class HistoryCitationIn(BaseModel):
+    """A citation of an earlier answer, as ``/ask`` returned it (unknown fields ignored)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    id: JsonInt
+    doc_id: str = Field(max_length=200)
+    chunk_id: str = Field(default="", max_length=200)
+    title: str = Field(default="", max_length=2000)
+    quote: str = Field(default="", max_length=20_000)
+    start: JsonInt = Field(default=0, ge=0)
+    end: JsonInt = Field(default=0, ge=0)
+
+
+class TurnIn(BaseModel):
+    """One earlier turn of the conversation: the question and the answer ``/ask`` gave."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, pattern=_NON_BLANK)
+    answer: str = Field(max_length=HARD_MAX_ANSWER_CHARS)
+    citations: list[HistoryCitationIn] = Field(default_factory=list, max_length=200)
+
+
 class AskRequest(BaseModel):
-    """``POST /ask``: a question about the corpus."""
+    """``POST /ask``: a question about the corpus, optionally a follow-up in a conversation."""
 
     model_config = _STRICT
 
@@ -61,6 +89,18 @@ class AskRequest(BaseModel):
     top_k: JsonInt = Field(default=5, ge=1, le=MAX_TOP_K, description="passages to retrieve")
     filters: Filters | None = None
     stream: bool = Field(default=False, description="stream Server-Sent Events instead of JSON")
+    history: list[TurnIn] = Field(
+        default_factory=list,
+        max_length=HARD_MAX_TURNS,
+        description="earlier turns, oldest first (limits: CITEQA_HISTORY_MAX_TURNS, "
+        "CITEQA_HISTORY_MAX_ANSWER_CHARS)",
+    )
+    conversation_id: str | None = Field(
+        default=None,
+        pattern=CONVERSATION_ID_PATTERN,
+        description="a server-side conversation: its stored turns are the history, and this "
+        "turn is added to it",
+    )
 
 
 class SearchRequest(BaseModel):
@@ -203,6 +243,12 @@ class AskResponse(BaseModel):
     timings_ms: dict[str, float]
     degraded: bool
     degraded_reason: str | None
+    retrieval_query: str | None = Field(
+        default=None, description="what was searched, when a follow-up was rewritten"
+    )
+    conversation_id: str | None = Field(
+        default=None, description="the server-side conversation this turn was added to"
+    )
 
 
 class HitOut(BaseModel):
@@ -282,7 +328,8 @@ _HINTS = {
     "/ask": (
         '{"question": non-blank string of at most 2000 characters, "top_k": integer 1..50 '
         '(default 5), "filters": {"doc_id": string or list, "title_contains": string} (optional), '
-        '"stream": boolean (optional)}'
+        '"stream": boolean (optional), "history": [{"question", "answer", "citations"?}, ...] '
+        '(optional, oldest first), "conversation_id": [A-Za-z0-9._-] up to 64 chars (optional)}'
     ),
     "/search": (
         '{"query": non-blank string of at most 2000 characters, "top_k": integer 1..50 '

@@ -3,6 +3,7 @@
 - ``embedder``: ``HashingEmbedder``, the fake ``Embedder``
 - ``index``: ``FakeIndex``, the fake index (search, writes, listing)
 - ``answerer``: ``FakeAnswerer``, the fake ``Answerer`` (and the Slack bot's answer function)
+- ``completer``: ``FakeCompleter``, the fake LLM ``Completer`` of the condense step
 - ``documents``: ``FakeDocumentFactory``, the fake ``DocumentFactory``; ``FakeReport``
 - ``corpus``: the seed documents and the fakes built over them
 - ``servers``: an app served by uvicorn in a thread (``live_server``, ``ServerThread``)
@@ -17,6 +18,7 @@ from tests.fakes.answerer import (
     generation_failure,
     sample_answer,
 )
+from tests.fakes.completer import FakeCompleter
 from tests.fakes.corpus import SEEDS_DIR, fake_parts, make_document, seed_documents, seed_fake_index
 from tests.fakes.documents import FakeDocumentFactory, FakeReport
 from tests.fakes.embedder import HASHING_MODEL_NAME, HashingEmbedder
@@ -53,6 +55,7 @@ __all__ = [
     "TEAM_ID",
     "Call",
     "FakeAnswerer",
+    "FakeCompleter",
     "FakeDocumentFactory",
     "FakeIndex",
     "FakeReport",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from index.errors import GenerationError, InvalidQueryError
 from index.text.sentences import split_sentences
+from service.answering.conversation import RuleRewriter, Turn
 from service.answering.types import Answer, AnswerSentence, Citation, RetrievedChunk
 from tests.fakes.index import FakeIndex, overlap_share
 
@@ -57,9 +59,11 @@ class FakeAnswerer:
     "slow" sleeps ``slow_s``, "boom" raises GenerationError, "abstain" abstains, "evil" returns
     text full of Slack markup and broadcast mentions; any other question gets ``sample_answer``.
 
-    Every question is recorded in ``questions`` (``calls`` counts them) and validated like the
-    pipeline does (InvalidQueryError when blank or too long); then every answer waits ``delay``
-    seconds and, when ``error`` is set, raises it.
+    Every question is recorded in ``questions`` (``calls`` counts them) and its history in
+    ``histories``, and validated like the pipeline does (InvalidQueryError when blank or too
+    long); then every answer waits ``delay`` seconds and, when ``error`` is set, raises it. A
+    follow-up is rewritten with the real ``RuleRewriter``; over an index the rewritten query is
+    what is searched, and it is returned as ``retrieval_query``.
     """
 
     def __init__(
@@ -75,6 +79,7 @@ class FakeAnswerer:
         self.error = error
         self.slow_s = slow_s
         self.questions: list[str] = []
+        self.histories: list[tuple[Turn, ...]] = []
 
     @property
     def calls(self) -> int:
@@ -89,8 +94,10 @@ class FakeAnswerer:
         top_k: int | None = None,
         filters: Mapping[str, Any] | None = None,
         model: str | None = None,
+        history: Sequence[Turn] = (),
     ) -> Answer:
         self.questions.append(question)
+        self.histories.append(tuple(history))
         if not question.strip():
             raise InvalidQueryError("the question is empty")
         if len(question) > MAX_QUESTION_CHARS:
@@ -99,9 +106,12 @@ class FakeAnswerer:
             time.sleep(self.delay)
         if self.error is not None:
             raise self.error
+        rewritten = RuleRewriter().rewrite(question, history) if history else None
         if self.index is None:
-            return self._scripted(question)
-        return self._quote_best_passage(self.index, question, top_k or 5, filters)
+            return replace(self._scripted(question), retrieval_query=rewritten)
+        query = rewritten or question
+        answer = self._quote_best_passage(self.index, query, top_k or 5, filters)
+        return replace(answer, retrieval_query=rewritten)
 
     def _quote_best_passage(
         self, index: FakeIndex, question: str, top_k: int, filters: Mapping[str, Any] | None

@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import threading
+from collections.abc import Sequence
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from index.errors import GenerationError
-from service.answering.types import Answer
+from index.errors import GenerationError, InvalidQueryError
+from service.answering.conversation import Turn
+from service.answering.types import Answer, Citation
+from service.conversations import ConversationStore, open_store
 from service.http.deps import context, ready, run_cpu
 from service.http.errors import BODY_ERRORS, GENERATION_ERRORS, READY_ERRORS
 from service.http.lifecycle import Components
-from service.http.schemas import ASK_EVENT_SCHEMA, AskRequest, AskResponse
+from service.http.schemas import ASK_EVENT_SCHEMA, AskRequest, AskResponse, TurnIn
 from service.http.sse import SSE_HEADERS, SSE_MEDIA_TYPE, answer_events
+from service.settings import Settings
 
 router = APIRouter(tags=["answers"])
+
+_store_lock = threading.Lock()
+
+
+def conversation_store(request: Request) -> ConversationStore:
+    """The app's conversation store, opened on first use."""
+    state = request.app.state
+    with _store_lock:
+        store = getattr(state, "conversations", None)
+        if store is None:
+            store = open_store(context(request).settings)
+            state.conversations = store
+    return store
 
 
 async def answer_question(
@@ -25,18 +43,79 @@ async def answer_question(
     top_k: int | None,
     filters: dict[str, object] | None,
     endpoint: str,
+    history: Sequence[Turn] = (),
 ) -> Answer:
     """Runs the pipeline off the event loop and records the outcome in the metrics."""
     metrics = context(request).metrics
+    kwargs = {"history": tuple(history)} if history else {}
     try:
         answer = await run_cpu(
-            comps.pipeline.answer, question, top_k=top_k, filters=filters, model=None
+            comps.pipeline.answer, question, top_k=top_k, filters=filters, model=None, **kwargs
         )
     except GenerationError:
         metrics.generator_errors.inc()
         raise
     metrics.observe_answer(answer, endpoint)
     return answer
+
+
+def check_history(history: Sequence[Turn], settings: Settings) -> tuple[Turn, ...]:
+    """The history within the configured limits; InvalidQueryError (422) naming the limit."""
+    if len(history) > settings.history_max_turns:
+        raise InvalidQueryError(
+            f"history has {len(history)} turns; at most {settings.history_max_turns} are "
+            "accepted (CITEQA_HISTORY_MAX_TURNS); send the most recent ones"
+        )
+    for i, turn in enumerate(history):
+        if len(turn.answer) > settings.history_max_answer_chars:
+            raise InvalidQueryError(
+                f"history.{i}.answer is {len(turn.answer)} characters long; at most "
+                f"{settings.history_max_answer_chars} are accepted "
+                "(CITEQA_HISTORY_MAX_ANSWER_CHARS)"
+            )
+        if len(turn.citations) > settings.history_max_citations:
+            raise InvalidQueryError(
+                f"history.{i}.citations has {len(turn.citations)} entries; at most "
+                f"{settings.history_max_citations} are accepted (CITEQA_HISTORY_MAX_CITATIONS)"
+            )
+    return tuple(history)
+
+
+def document_history_limits(app: FastAPI, settings: Settings) -> None:
+    """Writes the configured history limits into the OpenAPI schema, so it says what is
+    accepted (the pydantic models only carry the absolute caps)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            models = schema.get("components", {}).get("schemas", {})
+            ask_props = models.get("AskRequest", {}).get("properties", {})
+            turn_props = models.get("TurnIn", {}).get("properties", {})
+            if "history" in ask_props:
+                ask_props["history"]["maxItems"] = settings.history_max_turns
+            if "answer" in turn_props:
+                turn_props["answer"]["maxLength"] = settings.history_max_answer_chars
+            if "citations" in turn_props:
+                turn_props["citations"]["maxItems"] = settings.history_max_citations
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def turns_from_request(history: Sequence[TurnIn]) -> tuple[Turn, ...]:
+    return tuple(
+        Turn(
+            question=t.question,
+            answer=t.answer,
+            citations=tuple(
+                Citation(c.id, c.doc_id, c.chunk_id, c.title, c.quote, c.start, c.end)
+                for c in t.citations
+            ),
+        )
+        for t in history
+    )
 
 
 def wants_event_stream(request: Request, stream_flag: bool) -> bool:
@@ -61,11 +140,27 @@ async def ask(
     body: AskRequest, request: Request, comps: Annotated[Components, Depends(ready)]
 ) -> Response:
     filters = body.filters.to_mapping() if body.filters else None
-    answer = await answer_question(request, comps, body.question, body.top_k, filters, "ask")
+    settings = context(request).settings
+    history = check_history(turns_from_request(body.history), settings)
+    store, owner = None, ""
+    if body.conversation_id is not None:
+        # The stored turns come first; a client may still send more of its own.
+        store = conversation_store(request)
+        owner = str(request.scope.get("state", {}).get("client_id") or "anonymous")
+        stored = await run_cpu(store.load, owner, body.conversation_id, settings.history_max_turns)
+        history = (*stored, *history)[-settings.history_max_turns :]
+    answer = await answer_question(
+        request, comps, body.question, body.top_k, filters, "ask", history
+    )
+    data = answer.to_dict()
+    if store is not None and body.conversation_id is not None:
+        turn = Turn(body.question, answer.answer, answer.citations)
+        await run_cpu(store.append, owner, body.conversation_id, turn)
+        data["conversation_id"] = body.conversation_id
     if wants_event_stream(request, body.stream):
         # The answer is complete before the first byte, so failures are ordinary HTTP errors
         # rather than a half-sent stream; the deltas still let clients render progressively.
         return StreamingResponse(
             answer_events(answer), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS
         )
-    return JSONResponse(answer.to_dict())
+    return JSONResponse(data)

@@ -8,6 +8,7 @@ with quotes and offsets) rides along in the extra field ``citeqa``. Requests are
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
@@ -17,6 +18,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from index.errors import InvalidQueryError
+from service.answering.conversation import Turn
 from service.answering.types import Answer
 from service.http.deps import context, ready
 from service.http.errors import BODY_ERRORS, GENERATION_ERRORS, READY_ERRORS, error_response
@@ -24,6 +26,7 @@ from service.http.lifecycle import Components
 from service.http.routes.ask import answer_question
 from service.http.schemas import CHAT_EVENT_SCHEMA, MAX_QUESTION_CHARS, AskResponse
 from service.http.sse import SSE_HEADERS, SSE_MEDIA_TYPE, split_deltas, sse_event
+from service.settings import Settings
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -133,6 +136,34 @@ def _question(body: ChatCompletionRequest) -> str:
     raise InvalidQueryError("messages must include a message with role 'user' (the question)")
 
 
+_SOURCES_RE = re.compile(r"\n\s*\nSources:\n.*\Z", re.DOTALL)
+
+
+def _history(body: ChatCompletionRequest, settings: Settings) -> tuple[Turn, ...]:
+    """Earlier user messages, each with the assistant reply after it, oldest first; system
+    messages are ignored (citeqa's rules are not theirs to change)."""
+    last_user = max(i for i, m in enumerate(body.messages) if m.role == "user")
+    turns: list[Turn] = []
+    pending: str | None = None
+    for message in body.messages[:last_user]:
+        if message.role == "user":
+            text = message.text().strip()
+            if text:
+                if pending is not None:
+                    turns.append(Turn(pending, ""))
+                pending = text
+        elif message.role == "assistant" and pending is not None:
+            # The "Sources:" list citeqa appended is not part of the answer text.
+            turns.append(Turn(pending, _SOURCES_RE.sub("", message.text()).strip()))
+            pending = None
+    if pending is not None:
+        turns.append(Turn(pending, ""))
+    # Chat clients resend the whole conversation: keep its most recent turns within the limits.
+    kept = turns[-settings.history_max_turns :]
+    cap = settings.history_max_answer_chars
+    return tuple(Turn(t.question, t.answer[:cap]) for t in kept)
+
+
 def _usage(question: str, content: str) -> dict[str, int]:
     # Word counts stand in for tokens: citeqa has no billing, but clients expect the field.
     prompt, completion = len(question.split()), len(content.split())
@@ -186,7 +217,8 @@ async def chat_completions(
             404, "model_not_found", f"unknown model {body.model!r}; available: {models}"
         )
     question = _question(body)
-    answer = await answer_question(request, comps, question, None, None, "chat")
+    history = _history(body, context(request).settings)
+    answer = await answer_question(request, comps, question, None, None, "chat", history)
     content = render_content(answer)
     rid = request.scope.get("state", {}).get("request_id") or f"{time.time_ns():x}"
     completion_id = f"chatcmpl-{rid}"
