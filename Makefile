@@ -48,10 +48,12 @@ pytest: setup
 
 test: lint typecheck pytest eval-gate
 
-# Seeds gold set, then a fixed 300-question stratified SQuAD dev sample (eval/baseline_squad2.json).
+# Seeds gold set, then a fixed 300-question stratified SQuAD dev sample (eval/baseline_squad2.json),
+# then the multi-turn gold (eval/baseline_conversations.json; follow-ups within 10 points).
 eval-gate: setup
 	$(VENV)/bin/citeqa eval --gate
 	$(VENV)/bin/citeqa eval --dataset squad2 $(SQUAD2) --sample 300 --gate
+	$(VENV)/bin/citeqa eval --dataset conversations --gate
 
 serve: setup
 	@# The ONNX query model is exported once (~20-40 s, no download) so serving starts in seconds.
@@ -68,6 +70,7 @@ bench: setup
 baseline: setup
 	$(VENV)/bin/citeqa eval --update-baseline
 	$(VENV)/bin/citeqa eval --dataset squad2 $(SQUAD2) --sample 300 --update-baseline
+	$(VENV)/bin/citeqa eval --dataset conversations --update-baseline
 
 # Refit the general answerer's artifact on SQuAD dev (~1-2 min; the retrieval cache is reused).
 fit: setup

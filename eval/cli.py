@@ -10,6 +10,7 @@ Examples::
     citeqa eval --from-feedback .citeqa/feedback.jsonl --feedback-out candidates.jsonl
     citeqa eval --dataset squad2 eval/squad2-dev --out reports/eval-squad2
     citeqa eval --dataset squad2 --sample 300 --gate   # vs eval/baseline_squad2.json
+    citeqa eval --dataset conversations --gate         # follow-ups vs standalone forms
 
 In-process runs build a fresh index of the seeds folder in a temporary directory (so every run
 starts from the same corpus) unless ``--index-dir`` names an existing index. ``--dataset squad2``
@@ -45,9 +46,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--gold", type=Path, default=DEFAULT_GOLD_PATH, help="gold JSONL file")
     p.add_argument(
         "--dataset",
-        choices=("seeds", "squad2"),
+        choices=("seeds", "squad2", "conversations"),
         default="seeds",
-        help="seeds: the gold set over seeds/ (default); squad2: a SQuAD 2.0-format folder",
+        help="seeds: the gold set over seeds/ (default); squad2: a SQuAD 2.0-format folder; "
+        "conversations: the multi-turn gold (eval/conversations.jsonl), follow-ups vs standalone",
     )
     p.add_argument("path", nargs="?", type=Path, help="the squad2 folder (docs/, questions.jsonl)")
     p.add_argument("--sample", type=_positive, help="squad2: a fixed stratified sample of N")
@@ -105,6 +107,10 @@ def handle(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     if args.from_feedback is not None:
         return _feedback(args, out)
+    if args.dataset == "conversations":
+        from eval.conversations.command import handle as handle_conversations
+
+        return handle_conversations(args)
     if args.dataset == "squad2":
         if args.compare:
             err.print("citeqa eval: --compare is for the seeds gold set")

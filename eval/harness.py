@@ -25,6 +25,7 @@ from eval.aggregate import Metric, accuracy_by_tag, aggregate, latency_summary
 from eval.gold import GoldItem
 from eval.metrics import ItemScore, score_item
 from index.errors import CiteqaError, DocumentNotFoundError
+from service.answering.conversation import Turn
 from service.answering.protocol import Answerer
 from service.client import CiteqaClient, ask_body
 
@@ -70,8 +71,10 @@ class InProcessTarget:
         self.seeds_dir = seeds_dir
         self.description = description
 
-    def ask(self, question: str, top_k: int | None, model: str | None) -> dict[str, Any]:
-        result = self.pipeline.answer(question, top_k=top_k, model=model)
+    def ask(
+        self, question: str, top_k: int | None, model: str | None, history: Sequence[Turn] = ()
+    ) -> dict[str, Any]:
+        result = self.pipeline.answer(question, top_k=top_k, model=model, history=tuple(history))
         data = result.to_dict() if hasattr(result, "to_dict") else result
         if not isinstance(data, dict):
             raise TypeError(f"pipeline returned {type(result).__name__}, not an Answer")
@@ -130,8 +133,11 @@ class HttpTarget:
         except CiteqaError as exc:
             raise TargetError(f"{path}: {type(exc).__name__}: {exc}") from exc
 
-    def ask(self, question: str, top_k: int | None, model: str | None) -> dict[str, Any]:
-        return self._call("POST", "/ask", ask_body(question, top_k=top_k, model=model))
+    def ask(
+        self, question: str, top_k: int | None, model: str | None, history: Sequence[Turn] = ()
+    ) -> dict[str, Any]:
+        body = ask_body(question, top_k=top_k, model=model, history=history)
+        return self._call("POST", "/ask", body)
 
     def ranked_texts(self, question: str, mode: Mode) -> list[str] | None:
         if not self.search_available:
