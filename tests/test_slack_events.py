@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 from pydantic import SecretStr
 
+from service.answering.conversation import Turn
 from service.feedback import load_or_create_salt, salt_path_for
 from service.settings import Settings
 from service.slack.http import mount
@@ -280,6 +281,45 @@ def test_reply_in_an_answered_thread_is_a_follow_up(
     send_event(service, message(channel, "1700000007.000600", "no thread"))
     settle()
     assert len(slack.calls_of("chat.postMessage", channel=channel)) == 2
+
+
+def _now_ts() -> str:
+    return f"{time.time():.6f}"
+
+
+def test_thread_follow_up_is_answered_with_the_thread_as_history(
+    service: ServerThread, slack: FakeSlack, answerer: FakeAnswerer
+) -> None:
+    channel = next_id("CHIST")
+    root = _now_ts()
+    first = "Who signed the mutual defense pact?"
+    slack.add_message(channel, root, f"<@{BOT_USER_ID}> {first}")
+    send_event(service, mention(channel, root, first))
+    [first_answer] = slack.wait_for("chat.update", channel=channel)
+    assert not slack.calls_of("conversations.replies", channel=channel)  # a new conversation
+    assert not answerer.histories[-1]
+
+    follow_ts = _now_ts()
+    slack.add_message(channel, follow_ts, "When was it signed?", thread_ts=root)
+    send_event(service, message(channel, follow_ts, "When was it signed?", thread_ts=root))
+    updates = slack.wait_for("chat.update", count=2, channel=channel)
+    [replies] = slack.calls_of("conversations.replies", channel=channel)
+    assert replies.params["ts"] == root
+    history: list[Turn] = list(answerer.histories[-1])
+    assert len(history) == 1
+    turn = history[0]
+    assert turn.question == first
+    assert turn.answer == first_answer.params["text"]
+    joined = "\n".join(block_texts(updates[-1].params["blocks"]))
+    assert "*Searched for:* When was the mutual defense pact signed?" in joined
+    assert "*Searched for:*" not in "\n".join(block_texts(first_answer.params["blocks"]))
+
+    # A new top-level mention in the same channel starts over: no history, nothing read.
+    other = _now_ts()
+    send_event(service, mention(channel, other, "When was it signed?"))
+    slack.wait_for("chat.update", count=3, channel=channel)
+    assert not answerer.histories[-1]
+    assert len(slack.calls_of("conversations.replies", channel=channel)) == 1
 
 
 def test_mention_in_a_followed_thread_arriving_twice_is_answered_once(

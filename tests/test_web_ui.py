@@ -546,6 +546,20 @@ def test_follow_ups_send_history_only_when_the_schema_has_it(session: Session) -
     expect(page.locator(".turn")).to_have_count(2)
 
 
+def test_a_follow_up_shows_what_was_searched(session: Session) -> None:
+    page = session.page
+    load(session)
+    expect(page.locator("#conversation-mode")).to_contain_text("context of this conversation")
+    ask(session, PACT)
+    expect(last_turn(page).locator(".retrieval-query")).to_have_count(0)
+    answer = ask(session, "When was it signed?")
+    assert answer["retrieval_query"] == "When was the mutual defense pact signed?"
+    assert "June 2024" in answer["answer"]
+    searched = last_turn(page).locator(".retrieval-query")
+    expect(searched).to_have_text("When was the mutual defense pact signed?")
+    expect(last_turn(page).locator(".answer-meta")).to_contain_text("Searched for")
+
+
 def synthetic_stream(answer: dict[str, Any]) -> str:
     frames = []
     text = answer["answer"]

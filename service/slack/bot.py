@@ -10,6 +10,10 @@ Conversations:
 - a direct message: reply in the DM.
 - a reply in a remembered thread: a follow-up, answered without a mention.
 - ``/ask question``: answered through the command's response_url, ephemeral by default.
+
+A question asked inside a thread (a mention or DM reply in it, or a reply in a remembered thread)
+is a follow-up: the thread's earlier questions and the bot's answers, read with
+``conversations.replies``, are its history. A top-level message starts a new conversation.
 """
 
 from __future__ import annotations
@@ -17,9 +21,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
@@ -28,6 +32,7 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from index.errors import CiteqaError, InvalidQueryError, ServiceNotReadyError
+from service.answering.conversation import Turn
 from service.answering.types import Answer
 from service.feedback import FeedbackLog, Verdict
 from service.settings import Settings
@@ -41,6 +46,7 @@ from service.slack.rendering import (
     USAGE_TEXT,
     WORKING_TEXT,
     SlackMessage,
+    answer_from_slack,
     escape_text,
     question_from_slack,
     render_answer,
@@ -49,7 +55,16 @@ from service.slack.rendering import (
 
 logger = logging.getLogger(__name__)
 
-AnswerFn = Callable[[str], Answer]
+
+class AnswerFn(Protocol):
+    """The bot's answer function: the pipeline's ``answer``, a remote service, or a fake."""
+
+    def __call__(self, question: str, *, history: Sequence[Turn] = ()) -> Answer: ...
+
+
+# How much of a thread becomes history (Slack pages replies; one page is plenty).
+MAX_THREAD_MESSAGES = 200
+MAX_HISTORY_TURNS = 20
 
 # Slack retries an event for up to about an hour; keep ids a little longer than that.
 EVENT_TTL_S = 2 * 60 * 60.0
@@ -174,8 +189,14 @@ class CiteqaSlackBot:
             return  # already answered as a message event
         thread_ts = event.get("thread_ts") or ts
         self._threads.add(f"{channel}:{thread_ts}")
-        question = question_from_slack(str(event.get("text", "")), context.get("bot_user_id"))
-        self._spawn(self._answer_in_conversation(channel, thread_ts, question))
+        bot_user_id = context.get("bot_user_id")
+        question = question_from_slack(str(event.get("text", "")), bot_user_id)
+        follow_up = thread_ts != ts  # asked inside an existing thread
+        self._spawn(
+            self._answer_in_conversation(
+                channel, thread_ts, question, ts if follow_up else None, bot_user_id
+            )
+        )
 
     async def _on_message(self, event: dict[str, Any], context: dict[str, Any]) -> None:
         subtype = event.get("subtype")
@@ -200,7 +221,12 @@ class CiteqaSlackBot:
         if reply_thread is not None:
             self._threads.add(f"{channel}:{reply_thread}")
         question = question_from_slack(str(event.get("text", "")), bot_user_id)
-        self._spawn(self._answer_in_conversation(channel, reply_thread, question))
+        follow_up = reply_thread is not None and reply_thread != ts
+        self._spawn(
+            self._answer_in_conversation(
+                channel, reply_thread, question, ts if follow_up else None, bot_user_id
+            )
+        )
 
     async def _on_ask(
         self,
@@ -251,7 +277,9 @@ class CiteqaSlackBot:
 
     # ------------------------------------------------------------ answering
 
-    async def _answer(self, question: str, *, with_question: bool = False) -> SlackMessage:
+    async def _answer(
+        self, question: str, *, with_question: bool = False, history: Sequence[Turn] = ()
+    ) -> SlackMessage:
         """Runs the answer function off the event loop; failures become a friendly message."""
         if not question:
             return render_notice(USAGE_TEXT)
@@ -260,7 +288,7 @@ class CiteqaSlackBot:
             self._semaphore = asyncio.Semaphore(self._config.max_concurrent_answers)
         try:
             async with self._semaphore:
-                answer = await asyncio.to_thread(self._answer_fn, question)
+                answer = await asyncio.to_thread(self._call_answer_fn, question, history)
         except InvalidQueryError as exc:
             return render_notice(f"I can't answer that: {escape_text(str(exc))}")
         except ServiceNotReadyError:
@@ -274,8 +302,33 @@ class CiteqaSlackBot:
             return render_notice(FRIENDLY_ERROR_TEXT)
         return answer_message(answer, question, self._memo, with_question=with_question)
 
+    def _call_answer_fn(self, question: str, history: Sequence[Turn]) -> Answer:
+        if history:
+            return self._answer_fn(question, history=history)
+        return self._answer_fn(question)
+
+    async def _thread_history(
+        self, channel: str, thread_ts: str, before_ts: str, bot_user_id: str | None
+    ) -> tuple[Turn, ...]:
+        """The thread's earlier questions and the bot's answers to them (``conversations.
+        replies``); nothing when Slack refuses, so the question is still answered."""
+        try:
+            reply = await self.client.conversations_replies(
+                channel=channel, ts=thread_ts, limit=MAX_THREAD_MESSAGES
+            )
+        except Exception as exc:
+            logger.warning("could not read thread %s in %s: %s", thread_ts, channel, exc)
+            return ()
+        messages = reply.get("messages") or []
+        return thread_turns(messages, before_ts, bot_user_id)[-MAX_HISTORY_TURNS:]
+
     async def _answer_in_conversation(
-        self, channel: str, thread_ts: str | None, question: str
+        self,
+        channel: str,
+        thread_ts: str | None,
+        question: str,
+        follow_up_ts: str | None = None,
+        bot_user_id: str | None = None,
     ) -> None:
         where: dict[str, Any] = {"channel": channel}
         if thread_ts is not None:
@@ -285,7 +338,10 @@ class CiteqaSlackBot:
         except Exception:
             logger.exception("could not post to Slack channel %s", channel)
             return
-        message = await self._answer(question)
+        history: tuple[Turn, ...] = ()
+        if thread_ts is not None and follow_up_ts is not None and question:
+            history = await self._thread_history(channel, thread_ts, follow_up_ts, bot_user_id)
+        message = await self._answer(question, history=history)
         for attempt in (message, render_notice(FRIENDLY_ERROR_TEXT)):
             # If Slack refuses the answer's blocks, the placeholder must still not stay
             # "Searching…" forever: replace it with the short apology instead.
@@ -333,6 +389,29 @@ class CiteqaSlackBot:
             )
         except Exception:
             logger.exception("could not acknowledge a feedback click")
+
+
+def thread_turns(
+    messages: Sequence[dict[str, Any]], before_ts: str, bot_user_id: str | None
+) -> tuple[Turn, ...]:
+    """Questions in a thread, each with the bot's answer after it, oldest first; messages from
+    ``before_ts`` on (the question being answered, and later ones) are left out."""
+    turns: list[Turn] = []
+    pending: str | None = None
+    for m in sorted(messages, key=lambda m: float(str(m.get("ts", "0")))):
+        if float(str(m.get("ts", "0"))) >= float(before_ts):
+            break
+        text = str(m.get("text", ""))
+        ours = bot_user_id is not None and m.get("user") == bot_user_id
+        if ours:
+            answer = answer_from_slack(text)
+            if pending is not None and answer is not None:
+                turns.append(Turn(pending, answer))
+                pending = None
+        elif not m.get("bot_id") and m.get("subtype") in (None, *_ANSWERABLE_SUBTYPES):
+            question = question_from_slack(text, bot_user_id)
+            pending = question or pending
+    return tuple(turns)
 
 
 def answer_message(

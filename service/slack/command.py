@@ -10,8 +10,15 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.answering.conversation import Turn
+    from service.answering.protocol import Answerer
+    from service.answering.types import Answer
+    from service.slack.bot import AnswerFn
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +52,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.set_defaults(func=slack_command)
 
 
+def pipeline_answer_fn(pipeline: Answerer) -> AnswerFn:
+    """The pipeline as the bot's answer function (history passed by keyword)."""
+
+    def answer(question: str, *, history: Sequence[Turn] = ()) -> Answer:
+        return pipeline.answer(question, history=history)
+
+    return answer
+
+
 def _fail(message: str) -> int:
     print(f"citeqa slack: {message}", file=sys.stderr)
     return 2
 
 
 def slack_command(args: argparse.Namespace) -> int:
-    from service.answering.types import Answer
     from service.settings import Settings
     from service.slack.bot import build_bot
     from service.slack.socket import serve_socket_mode
@@ -67,7 +82,7 @@ def slack_command(args: argparse.Namespace) -> int:
     if settings.slack_app_token is None:
         return _fail("set SLACK_APP_TOKEN (an app-level token, xapp-…, with connections:write)")
 
-    answer_fn: Callable[[str], Answer]
+    answer_fn: AnswerFn
     if args.url:
         from service.slack.remote import RemoteAnswerer
 
@@ -81,7 +96,7 @@ def slack_command(args: argparse.Namespace) -> int:
 
         print(f"citeqa slack: loading the index from {settings.index_dir} …", file=sys.stderr)
         _, pipeline = wiring.load_components(settings)
-        answer_fn = pipeline.answer
+        answer_fn = pipeline_answer_fn(pipeline)
 
     bot = build_bot(settings, answer_fn, socket_mode=True)
     print("citeqa slack: connecting in Socket Mode; Ctrl-C to stop", file=sys.stderr)

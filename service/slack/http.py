@@ -8,13 +8,14 @@ events, slash commands and button clicks all arrive on this one URL.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from fastapi import FastAPI, Request, Response
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 
+from service.answering.conversation import Turn
 from service.answering.types import Answer
 from service.settings import Settings
 from service.slack.bot import CiteqaSlackBot, build_bot
@@ -27,7 +28,7 @@ EVENTS_PATH = "/slack/events"
 class Answering(Protocol):
     """What the bot needs of the pipeline."""
 
-    def answer(self, question: str) -> Answer: ...
+    def answer(self, question: str, *, history: Sequence[Turn] = ()) -> Answer: ...
 
 
 def mount(
@@ -41,7 +42,9 @@ def mount(
     if settings.slack_signing_secret is None:
         raise ValueError("HTTP mode needs SLACK_SIGNING_SECRET")
 
-    def answer(question: str) -> Answer:
+    def answer(question: str, *, history: Sequence[Turn] = ()) -> Answer:
+        if history:
+            return get_pipeline().answer(question, history=history)
         return get_pipeline().answer(question)
 
     bot = build_bot(settings, answer, socket_mode=False)

@@ -6,8 +6,11 @@ the question to ``BASE_URL/ask`` and rebuilds the ``Answer`` from the JSON body.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
+from service.answering.conversation import Turn
 from service.answering.types import Answer
 from service.client import CiteqaClient
 
@@ -36,5 +39,5 @@ class RemoteAnswerer:
     def close(self) -> None:
         self.client.close()
 
-    def __call__(self, question: str) -> Answer:
-        return self.client.ask(question)
+    def __call__(self, question: str, *, history: Sequence[Turn] = ()) -> Answer:
+        return self.client.ask(question, history=history)

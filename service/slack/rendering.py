@@ -114,6 +114,15 @@ def question_from_slack(text: str, bot_user_id: str | None = None) -> str:
     return _WHITESPACE_RE.sub(" ", plain).strip()
 
 
+def answer_from_slack(text: str) -> str | None:
+    """The answer text of one of the bot's own messages (its fallback text), None for its
+    placeholders and notices, which answered nothing."""
+    plain = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+    if not plain or plain in (WORKING_TEXT, FRIENDLY_ERROR_TEXT, USAGE_TEXT):
+        return None
+    return plain.replace(ZWSP, "")
+
+
 def _section(text: str) -> dict[str, Any]:
     return {
         "type": "section",
@@ -195,6 +204,10 @@ def render_answer(
         body = truncate(body, MAX_ANSWER_SECTIONS * (MAX_SECTION_CHARS - 100))
         head.extend(_section(piece) for piece in split_text(body))
         fallback = body
+    if answer.retrieval_query:
+        # A follow-up was rewritten from the thread: show what was actually searched.
+        searched = escape_text(truncate(answer.retrieval_query, 2000))
+        head.append(_context(f":mag: *Searched for:* {searched}"))
     if answer.degraded:
         why = escape_text(answer.degraded_reason or "a fallback was used")
         head.append(_context(f":warning: *Degraded answer:* {why}"))

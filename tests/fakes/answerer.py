@@ -85,8 +85,8 @@ class FakeAnswerer:
     def calls(self) -> int:
         return len(self.questions)
 
-    def __call__(self, question: str) -> Answer:
-        return self.answer(question)
+    def __call__(self, question: str, *, history: Sequence[Turn] = ()) -> Answer:
+        return self.answer(question, history=history)
 
     def answer(
         self,

@@ -43,7 +43,9 @@ class FakeSlack:
 
     Records every Web API call (``/api/<method>``), every POST to ``/respond/<name>`` (a slash
     command's or button's response_url) and, for Socket Mode, serves ``apps.connections.open`` and
-    a WebSocket that tests push envelopes into.
+    a WebSocket that tests push envelopes into. Keeps each channel's messages, the bot's
+    (``chat.postMessage``, ``chat.update``) and those tests add (``add_message``), and serves a
+    thread's with ``conversations.replies``.
     """
 
     def __init__(self) -> None:
@@ -51,7 +53,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._rate_limit_once: set[str] = set()
         self._fail_once: dict[str, str] = {}
-        self._ts = 1_700_000_000
+        self._ts = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -60,6 +62,7 @@ class FakeSlack:
         self._sockets: list[web.WebSocketResponse] = []
         self.socket_acks: list[dict[str, Any]] = []
         self.socket_connected = threading.Event()
+        self._messages: dict[str, dict[str, dict[str, Any]]] = {}  # channel -> ts -> message
 
     # ------------------------------------------------------------------ control
 
@@ -79,6 +82,46 @@ class FakeSlack:
         """The next call of ``method`` gets ``{"ok": false, "error": error}``."""
         with self._lock:
             self._fail_once[method] = error
+
+    def add_message(
+        self,
+        channel: str,
+        ts: str,
+        text: str,
+        *,
+        user: str = "UHUMAN01",
+        thread_ts: str | None = None,
+    ) -> None:
+        """A person's message in ``channel`` (in the thread ``thread_ts``), as Slack stores it."""
+        message = {"type": "message", "user": user, "text": text, "ts": ts}
+        if thread_ts is not None:
+            message["thread_ts"] = thread_ts
+        with self._lock:
+            self._messages.setdefault(channel, {})[ts] = message
+
+    def _thread_messages(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        with self._lock:
+            stored = list(self._messages.get(channel, {}).values())
+        found = [m for m in stored if m["ts"] == thread_ts or m.get("thread_ts") == thread_ts]
+        return sorted(found, key=lambda m: float(m["ts"]))
+
+    def _keep_bot_message(self, method: str, params: dict[str, Any], ts: str) -> None:
+        channel = str(params.get("channel"))
+        with self._lock:
+            channel_messages = self._messages.setdefault(channel, {})
+            if method == "chat.update" and ts in channel_messages:
+                channel_messages[ts]["text"] = params.get("text")
+                return
+            message = {
+                "type": "message",
+                "user": BOT_USER_ID,
+                "bot_id": BOT_ID,
+                "text": params.get("text"),
+                "ts": ts,
+            }
+            if params.get("thread_ts"):
+                message["thread_ts"] = params["thread_ts"]
+            channel_messages[ts] = message
 
     def calls_of(self, method: str, **match: Any) -> list[Call]:
         with self._lock:
@@ -135,6 +178,7 @@ class FakeSlack:
         asyncio.set_event_loop(loop)
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
+        app.router.add_get("/api/{method}", self._api)  # slack_sdk GETs conversations.replies
         app.router.add_post("/respond/{name}", self._respond)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app)
@@ -164,13 +208,16 @@ class FakeSlack:
             self.calls.append(Call(method, params, time.monotonic(), status, response or {}))
 
     def _next_ts(self) -> str:
+        # Slack's ts is the posting time (unique per channel): threads sort by it.
         with self._lock:
-            self._ts += 1
-            return f"{self._ts}.000100"
+            self._ts = max(self._ts + 0.000001, time.time())
+            return f"{self._ts:.6f}"
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
-        if request.content_type == "application/json":
+        if request.method == "GET":
+            params: dict[str, Any] = dict(request.query)
+        elif request.content_type == "application/json":
             params = dict(await request.json())
         else:
             params = {k: v for k, v in (await request.post()).items() if isinstance(v, str)}
@@ -198,6 +245,10 @@ class FakeSlack:
         elif method in ("chat.postMessage", "chat.update"):
             ts = params.get("ts") or self._next_ts()
             body.update(channel=params.get("channel"), ts=ts, message={"text": params.get("text")})
+            self._keep_bot_message(method, params, str(ts))
+        elif method == "conversations.replies":
+            messages = self._thread_messages(str(params.get("channel")), str(params.get("ts")))
+            body.update(messages=messages, has_more=False)
         elif method == "chat.postEphemeral":
             body["message_ts"] = self._next_ts()
         self._record(method, params, response=body)
