@@ -112,6 +112,12 @@ def test_quick_bench_writes_every_figure(tmp_path: Path, onnx_cache_dir: Path) -
             assert value > 0, (section, key, value)
     assert results["serve"]["errors"] == 0
     assert results["serve"]["embedder"] == "onnx"
+    history = results["serve"]["history"]
+    assert history["cases"] >= 15
+    assert history["rewritten"] >= 10  # the follow-ups were rewritten in the server
+    assert history["ask_with_history_p50_ms"] > 0
+    assert history["ask_rewritten_query_p50_ms"] > 0
+    assert 0 < history["rewrite_step_p50_ms"] <= history["rewrite_step_max_ms"]
     fidelity = results["fidelity"]
     assert 0.9 < fidelity["int8_cos_mean"] <= 1.0001
     assert 0.999 < fidelity["fp32_cos_mean"] <= 1.0001

@@ -137,6 +137,9 @@ def bench_server(
             out["healthz_p50_ms"] = p50_ms(health, questions, plan.http_reps)
             out["search_p50_ms"] = p50_ms(search, questions, plan.http_reps)
             out["ask_p50_ms"] = p50_ms(ask, questions, plan.ask_reps)
+            from eval.bench.history import bench_history
+
+            out["history"] = bench_history(client, max(plan.ask_reps // 6, 1))
             client.close()
             seq_rps, _ = throughput(
                 served.base_url, questions, 1, max(plan.concurrent_requests // 4, 8)

@@ -87,6 +87,21 @@ def print_table(r: dict[str, Any]) -> None:
             serve.get("ask_over_bare", ""),
             "<= 2.0",
         )
+        hist = serve.get("history") or {}
+        if "ask_with_history_p50_ms" in hist:
+            row(
+                f"/ask p50 with history ({hist['cases']} follow-ups x {hist['runs']})",
+                f"{hist['ask_with_history_p50_ms']} ms",
+                f"{hist['ask_rewritten_query_p50_ms']} ms",
+                f"+{hist['history_adds_p50_ms']} ms",
+                "<= +5 ms",
+            )
+            row(
+                "  rewrite step p50 / max (in the server)",
+                f"{hist['rewrite_step_p50_ms']} / {hist['rewrite_step_max_ms']} ms",
+                "",
+                f"paired +{hist['paired_difference_p50_ms']} ms",
+            )
         row(
             f"/search rps, {serve['clients']} clients",
             serve["concurrent_rps"],
