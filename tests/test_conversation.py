@@ -88,6 +88,28 @@ def test_bare_wh_ellipsis_keeps_the_previous_body() -> None:
     assert out == "On which holiday did Syria and Egypt attack Israel?"
 
 
+def test_a_capitalised_first_word_is_not_taken_for_a_name() -> None:
+    # "Journalism" opens the answer, and the answer writes it in lower case: not a name; the
+    # question's own first word "Trained" is a verb form.
+    out = rewrite(
+        "Which party did he found?",
+        (
+            "Trained as a lawyer, which profession did Maududi choose?",
+            "Journalism [1]. Trained as a lawyer he chose the profession of journalism [1].",
+        ),
+    )
+    assert out == "Which party did Maududi found?"
+
+
+def test_possessive_of_a_possessive_is_not_doubled() -> None:
+    out = rewrite(
+        "What does its report say?",
+        ("Who wrote about Russia's allies?", "Russia's ally wrote it [1]."),
+    )
+    assert out is not None
+    assert "'s's" not in out
+
+
 def test_chains_keep_the_topic_across_turns() -> None:
     history = [
         Turn("When was the Duchy of Normandy founded?", "In 911 [1]."),

@@ -37,6 +37,12 @@ def test_at_least_15_conversations_per_corpus_of_2_to_4_turns() -> None:
         assert all(2 <= len(c.turns) <= 4 for c in chosen)
 
 
+def test_a_held_out_split_is_kept_apart() -> None:
+    splits = {c.split for c in CONVERSATIONS}
+    assert splits == {"dev", "heldout"}
+    assert sum(c.split == "heldout" for c in CONVERSATIONS) >= 10
+
+
 def test_every_follow_up_has_its_standalone_form_and_the_kinds_are_covered() -> None:
     kinds: set[str] = set()
     for conv in CONVERSATIONS:
@@ -59,6 +65,7 @@ def test_every_evidence_quote_is_verbatim_in_its_corpus(seeds_dir: Path) -> None
     ("raw", "message"),
     [
         ({"id": "x", "corpus": "web", "turns": []}, "corpus"),
+        ({"id": "x", "corpus": "seeds", "split": "test", "turns": []}, "split"),
         (
             {"id": "x", "corpus": "seeds", "turns": [{"question": "Q?", "answers": [["a"]]}]},
             "2 to 4",

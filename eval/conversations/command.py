@@ -22,6 +22,7 @@ from rich.table import Table
 from eval.conversations.data import (
     CORPORA,
     DEFAULT_CONVERSATIONS_PATH,
+    SPLITS,
     Corpus,
     load_conversations,
 )
@@ -35,6 +36,8 @@ from eval.conversations.run import (
 )
 
 DEFAULT_BASELINE_PATH = Path(__file__).resolve().parents[1] / "baseline_conversations.json"
+# Rows of the report: everything, then per corpus, then per split.
+SCOPES = ("", *(f"{c}." for c in CORPORA), *(f"{s}." for s in SPLITS))
 UPDATE_COMMAND = "citeqa eval --dataset conversations --update-baseline"
 GATED_CONVERSATIONS = (
     "first.answer.accuracy",
@@ -81,7 +84,7 @@ def summary_table(run: ConversationRun) -> Table:
     table.add_column("turns")
     for name in (*REPORTED, "rewritten"):
         table.add_column(name, justify="right")
-    for scope in ("", *(f"{c}." for c in CORPORA)):
+    for scope in SCOPES:
         for group in GROUPS:
             cells = [run.metrics[f"{scope}{group}.{name}"].display() for name in REPORTED]
             rewritten = run.metrics.get(f"{scope}followup.rewritten")
@@ -117,7 +120,7 @@ def write_outputs(run: ConversationRun, out_dir: Path) -> list[Path]:
     paths[0].write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     lines = ["# citeqa eval: conversations", "", "| turns | " + " | ".join(REPORTED) + " |"]
     lines.append("|---" * (len(REPORTED) + 1) + "|")
-    for scope in ("", *(f"{c}." for c in CORPORA)):
+    for scope in SCOPES:
         for group in GROUPS:
             cells = [run.metrics[f"{scope}{group}.{n}"].display() for n in REPORTED]
             lines.append(f"| {scope or 'all.'}{group} | " + " | ".join(cells) + " |")

@@ -13,7 +13,8 @@ One JSON object per line::
 Each turn is a gold item in the syntax of :mod:`eval.gold` (``answers``, ``evidence``,
 ``expected_behavior`` defaulting to "answer", ``tags``); every turn after the first needs its
 ``standalone`` form. ``corpus`` names the documents the evidence quotes: ``seeds/`` or
-``eval/squad2-dev/docs``.
+``eval/squad2-dev/docs``. ``split`` is "dev" (default: the conversations the rewriter was
+developed against) or "heldout" (written after its rules were frozen, reported apart).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from index.errors import InvalidDocumentError
 DEFAULT_CONVERSATIONS_PATH = Path(__file__).resolve().parents[1] / "conversations.jsonl"
 Corpus = Literal["seeds", "squad2"]
 CORPORA: tuple[Corpus, ...] = ("seeds", "squad2")
+SPLITS = ("dev", "heldout")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class Conversation:
     id: str
     corpus: Corpus
     turns: tuple[ConversationTurn, ...]
+    split: str = "dev"
 
 
 def parse_conversation(raw: object) -> Conversation:
@@ -62,6 +65,9 @@ def parse_conversation(raw: object) -> Conversation:
         raise ValueError("'id' must be a non-empty string")
     if corpus not in CORPORA:
         raise ValueError(f"'corpus' must be one of {list(CORPORA)}")
+    split = raw.get("split", "dev")
+    if split not in SPLITS:
+        raise ValueError(f"'split' must be one of {list(SPLITS)}")
     if not isinstance(turns_raw, list) or not 2 <= len(turns_raw) <= 4:
         raise ValueError("'turns' must be a list of 2 to 4 turns")
     turns = []
@@ -83,7 +89,7 @@ def parse_conversation(raw: object) -> Conversation:
         except ValueError as exc:
             raise ValueError(f"turn {n}: {exc}") from exc
         turns.append(ConversationTurn(item, standalone if n else None))
-    return Conversation(cid, corpus, tuple(turns))
+    return Conversation(cid, corpus, tuple(turns), split)
 
 
 def load_conversations(path: Path = DEFAULT_CONVERSATIONS_PATH) -> list[Conversation]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from eval.aggregate import Metric, aggregate, ratio_metric
-from eval.conversations.data import CORPORA, Conversation, Corpus
+from eval.conversations.data import CORPORA, SPLITS, Conversation, Corpus
 from eval.gold import GoldItem
 from eval.harness import DocumentCache, Mode, TargetError, warm_up
 from eval.metrics import ItemScore, score_item
@@ -58,6 +58,7 @@ class TurnRun:
 
     conversation: str
     corpus: Corpus
+    split: str
     group: str
     item: GoldItem
     question: str
@@ -191,7 +192,7 @@ class _Replay:
             error=error,
             timings_ms=timings,
         )
-        run = TurnRun(conv.id, conv.corpus, group, item, item.question, output, score)
+        run = TurnRun(conv.id, conv.corpus, conv.split, group, item, item.question, output, score)
         self.runs.append(run)
         if self.on_turn is not None:
             self.on_turn(f"{item.id} {group}")
@@ -199,11 +200,12 @@ class _Replay:
 
 
 def conversation_metrics(runs: Sequence[TurnRun]) -> dict[str, Metric]:
-    """``<group>.<metric>`` over all corpora and ``<corpus>.<group>.<metric>`` per corpus, the
-    share of follow-ups that were rewritten, and failed requests."""
+    """``<group>.<metric>`` over everything, ``<corpus>.<group>.<metric>`` per corpus and
+    ``<split>.<group>.<metric>`` per split, the share of follow-ups that were rewritten, and
+    failed requests."""
     out: dict[str, Metric] = {}
-    for scope in (None, *CORPORA):
-        chosen = [r for r in runs if scope is None or r.corpus == scope]
+    for scope in (None, *CORPORA, *SPLITS):
+        chosen = [r for r in runs if scope is None or scope in (r.corpus, r.split)]
         prefix = "" if scope is None else f"{scope}."
         for group in GROUPS:
             metrics = aggregate([r.score for r in chosen if r.group == group])

@@ -121,7 +121,7 @@ def rewrite_follow_up(question: str, previous: Turn) -> str | None:
     if not q:
         return None
     prev_q = " ".join(previous.question.split())
-    context = _Context(prev_q, answer_text(previous.answer))
+    context = _Context(prev_q, previous.answer)
     for attempt in (_other_one, _what_about, _bare_wh, _pronouns):
         out = attempt(q, context)
         if out is not None:
@@ -138,7 +138,16 @@ class _Context:
         self.info = analyse_question(question)
         self.phrases = phrases(question)
         prev_terms = {t for p in self.phrases for t in p.terms}
-        self.answer_names = [p for p in names_in(answer) if not set(p.terms) <= prev_terms]
+        first = answer_text(answer)
+        rest = _MARKER_RE.sub("", answer)
+        self.answer_names = [
+            p
+            for p in names_in(first)
+            if not set(p.terms) <= prev_terms
+            # "Journalism [1]. ... the profession of journalism": capitalised only because it
+            # opens the sentence; a name is never written in lower case.
+            and not (p.first and " " not in p.text and _written_lower(p.text, rest))
+        ]
 
     def topic(self) -> Phrase | None:
         """The thing the previous question was about (what "it" points at): a common noun
@@ -183,6 +192,10 @@ class _Context:
         placed = [p for p in named if p.lead in ("in", "to", "from", "at", "near", "of")]
         chosen = placed or named
         return chosen[-1].text if chosen else None
+
+
+def _written_lower(word: str, text: str) -> bool:
+    return re.search(rf"\b{re.escape(word.lower())}\b", text) is not None
 
 
 def _best(
@@ -334,6 +347,8 @@ def _pronouns(q: str, ctx: _Context, forced: str | None = None) -> str | None:
                 continue  # "the pact ... when was it signed?"
             topic = ctx.topic()
             target = forced or (topic.surface() if topic else None)
+            if low == "its" and ctx.info.qtype == "who" and ctx.answer_names and not forced:
+                target = ctx.answer_names[0].text  # "Who ...?" "What have its ...": the agent
         elif low in PERSON_PRONOUNS:
             if any(p.capitalised for p in before):
                 continue
@@ -359,7 +374,7 @@ def _pronouns(q: str, ctx: _Context, forced: str | None = None) -> str | None:
             target = topic.surface() if topic else None
         if target is None:
             continue
-        if low in POSSESSIVES:
+        if low in POSSESSIVES and not target.endswith(("'s", "’s")):
             target = f"{target}'s"
         spans.append((tok.start, end, target))
     if not spans:

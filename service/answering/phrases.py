@@ -103,6 +103,8 @@ def phrases(text: str, tokens: list[Token] | None = None) -> list[Phrase]:
     """The candidate noun phrases of ``text`` in order."""
     toks = tokens if tokens is not None else tokenize(text)
     first_word = next((k for k, t in enumerate(toks) if t.is_word), -1)
+    if 0 <= first_word < len(toks) - 1 and toks[first_word + 1].is_capitalised:
+        first_word = -1  # "United States ...", "Ethelred II ...": a name opens the text
     out: list[Phrase] = []
     k = 0
     while k < len(toks):
@@ -160,8 +162,10 @@ def _trim_verbs(
     """Cuts verbs off a run of common words, from word order alone: a past form after the
     first word ("edict | ended"), the word after a do-question's subject ("North Korea | send
     troops"), and a do-question's closing verb ("did the word imperialism | originate?")."""
-    if _cap(toks[k], k, first_word):
+    if _cap(toks[k], k, first_word) and all(_cap(t, k, first_word) for t in toks[k : j + 1]):
         return k, j
+    if j > k and _is_past(toks[k]) and not _cap(toks[k], k, first_word):
+        k += 1  # "revealed | initial clashes"
     for i in range(k + 1, j + 1):
         if _is_past(toks[i]) and not _cap(toks[i], i, first_word):
             j = i - 1
@@ -171,7 +175,7 @@ def _trim_verbs(
     if is_do and after_name and j > k:
         k += 1
     closing = j + 1 >= len(toks) or not toks[j + 1].is_word
-    if is_do and closing and j > k:
+    if is_do and closing and j > k and not toks[j].is_capitalised:
         j -= 1
     return k, j
 
@@ -182,8 +186,13 @@ def _prev_end(toks: list[Token], k: int) -> int:
 
 
 def _cap(tok: Token, k: int, first_word: int) -> bool:
-    """A capitalised word that is a name: not merely the sentence's capitalised first word."""
-    return tok.is_capitalised and (k != first_word or bool(tok.term))
+    """A capitalised word that is a name: not merely the sentence's capitalised first word (a
+    function word, or a verb form such as "Trained")."""
+    if not tok.is_capitalised:
+        return False
+    if k != first_word:
+        return True
+    return bool(tok.term) and not _is_past(tok) and not tok.low.endswith("ing")
 
 
 def _same_kind(prev: Token, nxt: Token, k: int, first_word: int) -> bool:
