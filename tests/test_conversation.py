@@ -139,6 +139,9 @@ def test_pipeline_answers_the_pact_follow_up_with_a_citation(pipeline: AnswerPip
     assert "June 2024" in answer.answer
     assert answer.citations
     assert any("June 2024" in c.quote for c in answer.citations)
+    # Citations point into documents, never at the earlier answer.
+    for c in answer.citations:
+        assert pipeline.index.get_document(c.doc_id).text[c.start : c.end] == c.quote
     assert "rewrite" in answer.timings_ms
     # Without the history, "it" is all there is to search for.
     assert pipeline.answer(FOLLOW_UP).retrieval_query is None

@@ -93,14 +93,14 @@ def print_table(r: dict[str, Any]) -> None:
                 f"/ask p50 with history ({hist['cases']} follow-ups x {hist['runs']})",
                 f"{hist['ask_with_history_p50_ms']} ms",
                 f"{hist['ask_rewritten_query_p50_ms']} ms",
-                f"+{hist['history_adds_p50_ms']} ms",
+                f"{hist['history_adds_p50_ms']:+.3f} ms",
                 "<= +5 ms",
             )
             row(
                 "  rewrite step p50 / max (in the server)",
                 f"{hist['rewrite_step_p50_ms']} / {hist['rewrite_step_max_ms']} ms",
                 "",
-                f"paired +{hist['paired_difference_p50_ms']} ms",
+                f"paired {hist['paired_difference_p50_ms']:+.3f} ms",
             )
         row(
             f"/search rps, {serve['clients']} clients",

@@ -1,8 +1,10 @@
 """OpenAI-compatible ``POST /v1/chat/completions`` and ``GET /v1/models``.
 
-Any OpenAI client or chat UI can talk to citeqa: the last user message is the question, the reply's
-``content`` is the cited answer followed by a "Sources:" list, and the structured answer (citations
-with quotes and offsets) rides along in the extra field ``citeqa``. Requests are parsed leniently
+Any OpenAI client or chat UI can talk to citeqa: the last user message is the question (earlier
+user messages, each with the assistant reply after it, are the conversation's history; system
+messages are ignored), the reply's ``content`` is the cited answer followed by a "Sources:"
+list, and the structured answer (citations with quotes and offsets) rides along in the extra
+field ``citeqa``. Requests are parsed leniently
 (clients send temperature, max_tokens, ...), which citeqa accepts and ignores.
 """
 
