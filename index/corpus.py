@@ -4,13 +4,17 @@ Layout of an index folder::
 
     manifest.json        commit point: counts, model, weights hash, and the live generation
     gen-000007-1a2b3c/   every file of one committed state (never modified once committed)
-        documents.jsonl  chunks.jsonl  state.json  vectors.faiss  vector_store.json
-        tombstones.npy   bm25/
+        documents-<seg>.jsonl  chunks-<seg>.jsonl  state.json (segments, dead documents)
+        vectors.faiss (base)  delta_*.npy  tombstones.npy  vector_store.json
+        bm25/            keyword segments, vocabulary, tombstones
     .lock                serialises writers across processes (fcntl)
 
 A write builds the new state in memory, writes it into a fresh generation folder, fsyncs it, then
 atomically replaces ``manifest.json``. A crash at any moment leaves the previous manifest and its
-generation intact; stray folders from crashed writes are removed by the next write.
+generation intact; stray folders from crashed writes are removed by the next write. Writes are
+incremental: files that a generation shares with the previous one (document segments, the vector
+base, keyword segments) are hard links to the same immutable files, so a write costs what it
+adds, not the size of the corpus.
 
 In memory, searches take a read lock; a write embeds outside any lock, then swaps its new state
 in under the write lock, so readers see either the old or the new corpus, never a mix.
