@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from index.corpus import CorpusIndex
-from index.models import Document
+from index.ingestion.dedupe import find_near_duplicates
+from index.models import Chunk, Document, make_chunk_id
 from index.storage.manifest import read_manifest
 from tests.fakes import HashingEmbedder
 
@@ -138,3 +139,24 @@ def test_after_adds_and_deletes_searches_equal_a_fresh_build(
             # Dense search is exact here; equal vectors may tie in either order.
             assert _dense_scores(candidate, query) == _dense_scores(fresh, query)
     assert reopened.n_chunks == fresh.n_chunks
+
+
+def test_a_near_copy_among_many_chunks_is_still_found(tmp_path: Path, emb: HashingEmbedder) -> None:
+    rng = random.Random(7)
+    index = CorpusIndex.create(tmp_path / "i", emb)
+    words = rng.choices(WORDS, k=40)
+    docs = [_random_doc(rng, f"d{i}") for i in range(300)]
+    docs.insert(150, Document(id="original", text=" ".join(words), title=""))
+    index.add_documents(docs)
+    near = " ".join([*words[:-1], "changed"])  # 37 of 39 shingles shared: Jaccard 0.95
+    assert find_near_duplicates([index.chunks_for("original")[0], _chunk("copy", near)])
+    index.add_documents([Document(id="copy", text=near, title="")])
+    assert index.chunks_for("copy") == []
+    index.add_documents([Document(id="other", text="winter drone river treaty", title="")])
+    assert len(index.chunks_for("other")) == 1
+
+
+def _chunk(doc_id: str, text: str) -> Chunk:
+    return Chunk(
+        id=make_chunk_id(doc_id, 0, len(text)), doc_id=doc_id, start=0, end=len(text), text=text
+    )

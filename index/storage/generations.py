@@ -167,8 +167,9 @@ def _write_segment(
 
 
 def sync_generation(folder: Path) -> None:
-    """fsync every file of the generation and the index folder that holds it."""
-    fsync_tree(folder)
+    """fsync every new file of the generation (linked ones were flushed when first written),
+    its folders, and the index folder that holds it."""
+    fsync_tree(folder, skip_linked=True)
     fsync_dir(folder.parent)
 
 

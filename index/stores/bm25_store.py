@@ -8,7 +8,7 @@ query time from stored term frequencies (Lucene variant, as bm25s computed them 
 scores and the ranking after any sequence of adds and deletes equal those of a store built from
 scratch over the live rows (``tests/test_keyword_segments.py`` checks this with hypothesis).
 
-On disk (``folder/bm25/``) every segment is a set of ``.npy`` files that never change once
+On disk (``folder/bm25/``) every segment is one memory-mappable file that never changes once
 written; a new generation hard-links the segments it shares with the previous one and writes only
 new segments, the vocabulary terms it added and its tombstone list. Segments load memory-mapped.
 A store saved by the older bm25s format is re-tokenised on load (:class:`StaleKeywordStoreError`).
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import IndexCorruptError
-from index.storage.atomic import atomic_write_text, fsync_tree
+from index.storage.packed import read_arrays, write_arrays
 from index.storage.segments import merge_group
 from index.text.words import term, words
 
@@ -136,35 +136,29 @@ class _Segment:
 
     # -- files ----------------------------------------------------------------------------------
 
-    def _file(self, folder: Path, part: str) -> Path:
-        return folder / f"{self.name}.{part}.npy"
+    def _file(self, folder: Path) -> Path:
+        return folder / f"{self.name}.arrays"
 
     def save(self, folder: Path) -> None:
-        """Hard-link the files from ``home`` when they are there, else write them."""
+        """Hard-link the file from ``home`` when it is there, else write it."""
         if self.home == folder:
             return
         if self.home is not None:
             try:
-                for part in _ARRAYS:
-                    os.link(self._file(self.home, part), self._file(folder, part))
+                os.link(self._file(self.home), self._file(folder))
                 self.home = folder
                 return
             except OSError as exc:
-                logger.debug(
-                    "cannot link segment %s from %s (%s); writing it", self.name, self.home, exc
-                )
-                for part in _ARRAYS:
-                    self._file(folder, part).unlink(missing_ok=True)
-        for part in _ARRAYS:
-            np.save(self._file(folder, part), np.asarray(getattr(self, part)))
+                logger.debug("cannot link segment %s (%s); writing it", self.name, exc)
+        write_arrays(
+            self._file(folder), {part: np.asarray(getattr(self, part)) for part in _ARRAYS}
+        )
         self.home = folder
 
     @classmethod
     def load(cls, folder: Path, name: str, *, mmap: bool) -> _Segment:
-        rows, lens, ptr, docs, tfs = (
-            np.load(folder / f"{name}.{part}.npy", mmap_mode="r" if mmap else None)
-            for part in _ARRAYS
-        )
+        arrays = read_arrays(folder / f"{name}.arrays", mmap=mmap)
+        rows, lens, ptr, docs, tfs = (arrays[part] for part in _ARRAYS)
         return cls(name, rows, lens, ptr, docs, tfs, home=folder)
 
 
@@ -244,6 +238,13 @@ class Bm25Store:
         if len(add_rows):
             new._add([int(r) for r in add_rows], add_texts)
         new._apply_merge_policy()
+        return new
+
+    def merged(self) -> Bm25Store:
+        """A new store with every live row in one segment (Lucene's force-merge); same scores."""
+        new = self._copy()
+        if new._segments:
+            new._merge(list(range(len(new._segments))))
         return new
 
     def _copy(self) -> Bm25Store:
@@ -370,7 +371,21 @@ class Bm25Store:
             return []
         # Repeated query terms count once per occurrence, as they did with bm25s.
         term_ids = [self._vocab[t] for t in self.tokenize(query) if t in self._vocab]
-        if not term_ids:
+        return self._top(term_ids, k, allowed)
+
+    def rows_sharing_rare_terms(self, text: str, k: int, n_terms: int = 32) -> list[int]:
+        """Up to ``k`` rows ranked by BM25 for ``text`` restricted to its ``n_terms`` rarest
+        terms (each counted as often as it occurs): the candidates for being a near-copy of it,
+        found without reading the whole corpus or the longest posting lists."""
+        counts = Counter(self._vocab[t] for t in self.tokenize(text) if t in self._vocab)
+        rare = sorted((t for t in counts if self._df[t] > 0), key=lambda t: (self._df[t], t))
+        query = [t for t in rare[:n_terms] for _ in range(counts[t])]
+        return [row for row, _ in self._top(query, k, None)]
+
+    def _top(
+        self, term_ids: list[int], k: int, allowed: Sequence[int] | None
+    ) -> list[tuple[int, float]]:
+        if not term_ids or not self._where or k <= 0:
             return []
         idf = self._idf(self._df[term_ids])
         allowed_set = {int(r) for r in allowed} if allowed is not None else None
@@ -424,7 +439,8 @@ class Bm25Store:
     # -- persistence ----------------------------------------------------------------------------
 
     def save(self, folder: Path) -> None:
-        """Write the store under ``folder/bm25`` (fsynced), linking files it already wrote."""
+        """Write the store under ``folder/bm25``, linking the files it already wrote; the commit
+        fsyncs the generation folder before making it live."""
         target = folder / BM25_DIR
         target.mkdir(parents=True, exist_ok=True)
         self._save_vocab(target)
@@ -443,8 +459,7 @@ class Bm25Store:
             "vocab": [list(v) for v in self._vocab_files],
             "segments": [seg.name for seg in self._segments],
         }
-        fsync_tree(target)
-        atomic_write_text(target / META_FILE, json.dumps(meta) + "\n")
+        (target / META_FILE).write_text(json.dumps(meta) + "\n", encoding="utf-8")
 
     def _save_vocab(self, target: Path) -> None:
         if len(self._vocab_files) > MAX_VOCAB_FILES:

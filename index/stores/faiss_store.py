@@ -33,7 +33,6 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from index.errors import IndexCorruptError
-from index.storage.atomic import atomic_write_text, fsync_file
 
 logger = logging.getLogger(__name__)
 
@@ -326,14 +325,12 @@ class FaissStore:
 
     def save(self, folder: Path) -> None:
         """Write the base (or hard-link it if unchanged), delta, tombstones and parameters into
-        ``folder``, fsynced."""
+        ``folder``, a fresh generation folder that the commit fsyncs before making it live."""
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / VECTORS_FILE
         if not self._link_base(path):
             load_faiss().write_index(self._index, str(path))
-            fsync_file(path)
-            if not self._mapped:
-                self._base_home = folder
+            self._base_home = folder  # an identical copy: the next save links this one
         faiss = load_faiss()
         delta_ids = faiss.vector_to_array(self._delta.id_map).astype(np.int64)
         n = len(delta_ids)
@@ -348,7 +345,6 @@ class FaissStore:
             (DELTA_VECTORS_FILE, delta_vectors),
         ):
             np.save(folder / name, array)
-            fsync_file(folder / name)
         meta = {
             "kind": self._kind,
             "dim": self.dim,
@@ -358,7 +354,7 @@ class FaissStore:
             "compact_ratio": self.compact_ratio,
             "delta_max": self.delta_max,
         }
-        atomic_write_text(folder / STORE_META_FILE, json.dumps(meta, indent=2) + "\n")
+        (folder / STORE_META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
 
     def _link_base(self, path: Path) -> bool:
         home = self._base_home
