@@ -138,13 +138,17 @@ def embedded_scale(config: ScaleConfig) -> list[ScaleRow]:
 
         queries = [gen.query() for _ in range(config.queries)]
         modes: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
+        faiss = load_faiss()
+        threads = faiss.omp_get_max_threads()
+        faiss.omp_set_num_threads(1)  # as the server does (service/http/lifecycle.py)
         for mode in modes:
             times = _times_ms(partial(_search, index, mode), queries)
             row(
                 f"search p50 / p99, {mode}",
                 f"{_pct(times, 50):.1f} / {_pct(times, 99):.1f} ms",
-                note=f"{SYNTHETIC}; query encoding excluded",
+                note=f"{SYNTHETIC}; query encoding excluded; 1 FAISS thread",
             )
+        faiss.omp_set_num_threads(threads)
 
         console.log("embedded: one-document adds and deletes")
         adds = []
