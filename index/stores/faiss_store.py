@@ -46,8 +46,8 @@ HNSW_EF_CONSTRUCTION = 64
 # At 100k, 64 already gives 1.0; 384 costs well under a millisecond there too.
 HNSW_EF_SEARCH = 384
 COMPACT_RATIO = 0.2
-# Vectors the exact delta holds before it is merged into the base (4096 x 384 floats: 6 MB,
-# rewritten with every commit, and searched by brute force in well under a millisecond).
+# Vectors the exact delta holds before it is merged into the base: the delta is rewritten with
+# every commit and searched by brute force, so it stays small; each merge rewrites the base.
 DELTA_MAX = 4096
 _ADD_BATCH = 20_000
 
