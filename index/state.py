@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +18,16 @@ from index.errors import InvalidQueryError
 from index.models import Chunk, Document
 from index.storage import generations
 from index.storage.manifest import FORMAT_VERSION, Manifest, utc_now, write_manifest
+from index.storage.segments import merge_group
 from index.stores.bm25_store import Bm25Store, StaleKeywordStoreError
 from index.stores.faiss_store import FaissStore
 
 logger = logging.getLogger(__name__)
 
 FILTER_KEYS = ("doc_id", "title_contains")
+# Size policy of the document segments (index.storage.segments), in live documents.
+SEGMENT_MERGE_FACTOR = 8
+SEGMENT_MIN_DOCS = 16
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,10 @@ class CorpusState:
     vectors: FaissStore
     keywords: Bm25Store
     next_row: int
+    # Document segments on disk (see index.storage.generations): segment name -> every document
+    # id written in it, and live document id -> its segment.
+    segments: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    doc_segment: Mapping[str, str] = field(default_factory=dict)
 
 
 def embed_text(chunk: Chunk, title_prefix: bool) -> str:
@@ -68,13 +76,13 @@ def next_state(
         grouped[chunk.doc_id].append(chunk.id)
     doc_chunks.update({k: tuple(v) for k, v in grouped.items()})
     chunk_of_row = {r: c for c, r in row_of.items()}
-    live = sorted(chunk_of_row)
-    # bm25s cannot add or remove rows: rebuild the keyword part (cheap; see keyword_store).
-    keywords = Bm25Store.build(
-        live,
-        [embed_text(chunks[chunk_of_row[r]], old.manifest.title_prefix) for r in live],
-        previous=old.keywords,
+    # Incremental: the new chunks become a keyword segment, the removed rows tombstones.
+    keywords = old.keywords.updated(
+        [old.next_row + offset for offset in range(len(new_chunks))],
+        [embed_text(c, old.manifest.title_prefix) for c in new_chunks],
+        removed_rows,
     )
+    segments, doc_segment = _next_segments(old, replaced, [d.id for d in changed])
     manifest = replace(old.manifest, n_documents=len(docs), n_chunks=len(chunks))
     state = CorpusState(
         manifest,
@@ -86,8 +94,42 @@ def next_state(
         old.vectors,
         keywords,
         old.next_row + len(new_chunks),
+        segments,
+        doc_segment,
     )
     return state, removed_rows
+
+
+def _next_segments(
+    old: CorpusState, replaced: set[str], written: list[str]
+) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """The documents written by this write form a new segment; segments with nothing live are
+    dropped, and a full size tier of small ones is merged into one new segment."""
+    segments = dict(old.segments)
+    doc_segment = {d: s for d, s in old.doc_segment.items() if d not in replaced}
+    if written:
+        name = uuid.uuid4().hex[:12]
+        segments[name] = tuple(written)
+        doc_segment.update(dict.fromkeys(written, name))
+    while True:
+        live: dict[str, list[str]] = {n: [] for n in segments}
+        for doc_id, name in doc_segment.items():
+            live[name].append(doc_id)
+        names = list(segments)
+        group = merge_group(
+            [len(live[n]) for n in names],
+            factor=SEGMENT_MERGE_FACTOR,
+            min_size=SEGMENT_MIN_DOCS,
+        )
+        if not group:
+            return segments, doc_segment
+        merged = [d for i in group for d in live[names[i]]]
+        for i in group:
+            del segments[names[i]]
+        if merged:
+            name = uuid.uuid4().hex[:12]
+            segments[name] = tuple(merged)
+            doc_segment.update(dict.fromkeys(merged, name))
 
 
 def row_text(state: CorpusState, row: int) -> str | None:
@@ -121,7 +163,8 @@ def allowed_rows(state: CorpusState, filters: Mapping[str, Any] | None) -> list[
 
 def load_state(path: Path, manifest: Manifest) -> CorpusState:
     folder = path / manifest.generation
-    docs, chunks, row_of, next_row = generations.read_generation(folder)
+    gen = generations.read_generation(folder)
+    docs, chunks, row_of = gen.docs, gen.chunks, gen.row_of
     doc_chunks: dict[str, list[str]] = {d: [] for d in docs}
     for chunk in sorted(chunks.values(), key=lambda c: (c.doc_id, c.start, c.end)):
         doc_chunks.setdefault(chunk.doc_id, []).append(chunk.id)
@@ -129,7 +172,7 @@ def load_state(path: Path, manifest: Manifest) -> CorpusState:
     try:
         keywords = Bm25Store.load(folder, mmap=True)
     except StaleKeywordStoreError as exc:
-        # The text is all there: re-tokenise in memory; the next write stores the new form.
+        # The text is all there: re-segment in memory; the next write stores the new form.
         logger.warning("%s; rebuilding the keyword index in memory", exc)
         live = sorted(row_of.values())
         text_of = {r: embed_text(chunks[c], manifest.title_prefix) for c, r in row_of.items()}
@@ -146,7 +189,9 @@ def load_state(path: Path, manifest: Manifest) -> CorpusState:
         {r: c for c, r in row_of.items()},
         vectors,
         keywords,
-        next_row,
+        gen.next_row,
+        gen.segments,
+        gen.doc_segment,
     )
 
 
@@ -184,8 +229,19 @@ def commit_state(
     """
     generation = generations.new_generation_name(path)
     folder = path / generation
+    dead = {
+        name: [d for d in doc_ids if state.doc_segment.get(d) != name]
+        for name, doc_ids in state.segments.items()
+    }
     generations.write_generation(
-        folder, state.docs.values(), state.chunks.values(), state.row_of, state.next_row
+        folder,
+        state.segments,
+        dead,
+        state.docs,
+        lambda doc_id: (state.chunks[c] for c in state.doc_chunks.get(doc_id, ())),
+        state.row_of,
+        state.next_row,
+        previous=path / previous_generation if previous_generation and not fresh else None,
     )
     state.vectors.save(folder)
     state.keywords.save(folder)

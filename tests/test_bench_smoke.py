@@ -124,3 +124,19 @@ def test_quick_bench_writes_every_figure(tmp_path: Path, onnx_cache_dir: Path) -
     retrieval = results["retrieval"]
     for name in ("torch_dense", "onnx_int8_dense", "torch_hybrid", "onnx_int8_hybrid"):
         assert 0.0 <= retrieval[name]["hit_at_1"] <= retrieval[name]["hit_at_3"] <= 1.0
+
+
+def test_scale_report_of_the_embedded_backend(tmp_path: Path) -> None:
+    from eval.bench.scale_backends import run_scale
+    from eval.bench.scale_report import ScaleConfig
+
+    config = ScaleConfig(chunks=300, runs=2, before_runs=1, queries=5, real_sample=0)
+    rows = run_scale(config, ["embedded"])
+    figures = {r.figure: r for r in rows}
+    assert {r.backend for r in rows} == {"embedded"}
+    assert figures["keyword results equal to a fresh build (top 10, scores exact)"].value == (
+        "5 / 5 queries"
+    )
+    assert any(f.startswith("add one document") and r.before for f, r in figures.items())
+    with pytest.raises(ValueError, match="unknown backend"):
+        run_scale(config, ["nosuch"])

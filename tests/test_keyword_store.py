@@ -68,10 +68,11 @@ def test_save_load_mmap_round_trip(tmp_path: Path) -> None:
     assert Bm25Store.load(tmp_path / "e").search("troops", 3) == []
 
 
-def test_rebuild_with_previous_matches_fresh_build() -> None:
+def test_update_matches_fresh_build() -> None:
     first = Bm25Store.build([1, 2, 3], TEXTS[:3])
-    again = Bm25Store.build([2, 3, 4], TEXTS[1:], previous=first)
+    again = first.updated([4], TEXTS[3:], [1])
     fresh = Bm25Store.build([2, 3, 4], TEXTS[1:])
     for query in ("defense pact", "no-fly zone", "recruits combat", "Kursk"):
         assert again.search(query, 3) == fresh.search(query, 3)
     assert again.search("Kursk troops", 3) == []
+    assert first.search("Kursk", 1)[0][0] == 1  # the old store is untouched

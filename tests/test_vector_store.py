@@ -130,3 +130,40 @@ def test_hnsw_recall_at_100k(tmp_path: Path) -> None:
     result = benchmark_scale(100_000, n_queries=100, exact_queries=5, workdir=tmp_path)
     assert result.kind == "hnsw"
     assert result.recall_at_10 >= 0.95, result
+
+
+@pytest.mark.parametrize("threshold", [1000, 10])
+def test_adds_go_to_the_delta_until_it_is_merged(threshold: int) -> None:
+    x = _vectors(70)
+    store = FaissStore(DIM, hnsw_threshold=threshold, delta_max=8)
+    store.add(np.arange(40, dtype=np.int64), x[:40])
+    assert store.n_delta == 0  # a batch past delta_max goes straight into the base
+    store.add(np.arange(40, 45, dtype=np.int64), x[40:45])
+    assert store.n_delta == 5
+    assert store.search(x[42], 1)[0][0] == 42
+    store.remove([41, 3])
+    assert store.n_delta == 4
+    assert store.n_tombstones == 1
+    assert {i for i, _ in store.search(x[41], 70)} == set(range(45)) - {3, 41}
+    store.add(np.arange(45, 50, dtype=np.int64), x[45:50])
+    assert store.n_delta == 0  # 9 >= delta_max: merged into the base
+    assert len(store) == 48
+    assert store.search(x[47], 1)[0][0] == 47
+    assert [i for i, _ in store.search(x[0], 2, allowed=[44, 3])] == [44]
+
+
+def test_save_links_an_unchanged_base(tmp_path: Path) -> None:
+    x = _vectors(60)
+    store = FaissStore(DIM, hnsw_threshold=20)
+    store.add(np.arange(50, dtype=np.int64), x[:50])
+    store.save(tmp_path / "a")
+    loaded = FaissStore.load(tmp_path / "a", mmap=True)
+    loaded.add(np.arange(50, 52, dtype=np.int64), x[50:52])
+    loaded.remove([5])
+    loaded.save(tmp_path / "b")
+    base_a, base_b = (tmp_path / d / "vectors.faiss" for d in ("a", "b"))
+    assert base_a.stat().st_ino == base_b.stat().st_ino
+    again = FaissStore.load(tmp_path / "b", mmap=True)
+    assert (len(again), again.n_delta, again.n_tombstones) == (51, 2, 1)
+    assert again.search(x[51], 1)[0][0] == 51
+    assert 5 not in {i for i, _ in again.search(x[5], 10)}

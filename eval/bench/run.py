@@ -9,7 +9,8 @@ even when the absolute numbers drift:
 - cold start: ``citeqa serve`` on an existing index until ``/readyz`` answers 200;
 - ingest: tokens/s of a full ingest of the seeds against the bare forward pass over the same chunks;
 - memory: resident set of the serving process (``/proc/PID/status``);
-- scale: the vector store at ``--scale N`` synthetic vectors against exact search;
+- scale: the vector store at 100k synthetic vectors against exact search (``--scale N`` runs
+  the storage backends at N chunks instead: see :mod:`eval.bench.scale_backends`);
 - fidelity: ONNX int8 and fp32 vectors against torch, and retrieval metrics with each.
 
 It is a benchmark, not a test: nothing here asserts a time. ``--quick`` runs every step on tiny
@@ -53,7 +54,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="write every figure as JSON")
     parser.add_argument(
-        "--scale", type=int, default=None, help="synthetic vectors for the store (default 100000)"
+        "--scale",
+        type=int,
+        nargs="?",
+        const=100_000,
+        default=None,
+        metavar="N",
+        help="instead: the storage backends at N chunks (default 100000), one table by backend",
+    )
+    parser.add_argument(
+        "--backend",
+        action="append",
+        default=None,
+        help="with --scale: a backend to measure (repeatable; default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="tiny repetitions (smoke test)")
     parser.add_argument(
@@ -73,13 +86,18 @@ def bench_command(args: argparse.Namespace) -> int:
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
     quick = bool(args.quick)
+    if args.scale is not None:
+        from eval.bench.scale_backends import BACKENDS, scale_command
+
+        names = args.backend or list(BACKENDS)
+        return scale_command(int(args.scale), names, quick=quick, json_path=args.json)
     plan = Plan(
         encode_reps=10 if quick else 200,
         http_reps=5 if quick else 200,
         ask_reps=3 if quick else 60,
         concurrent_requests=32 if quick else 800,
         clients=4 if quick else int(args.clients),
-        scale=int(args.scale) if args.scale is not None else (2000 if quick else 100_000),
+        scale=2000 if quick else 100_000,
         questions=5 if quick else 1000,
         chunks=8 if quick else 100_000,
     )

@@ -20,14 +20,15 @@ EMBED_BATCH = 256
 
 def chunk_new_documents(
     docs: Sequence[Document],
-    existing: Sequence[Chunk],
+    existing: Callable[[Sequence[Chunk]], Sequence[Chunk]],
     tokenizer: TextTokenizer,
     *,
     max_tokens: int,
     title_prefix: bool,
 ) -> list[Chunk]:
     """Chunks of ``docs`` within the model's budget, minus near-duplicates of each other and of
-    the ``existing`` chunks of other documents."""
+    the chunks already indexed for other documents; ``existing(fresh)`` gives those of them
+    that could be near-copies of the fresh chunks (all of them, or candidates from an index)."""
     fresh: list[Chunk] = []
     for doc in docs:
         budget = max_tokens
@@ -35,7 +36,7 @@ def chunk_new_documents(
             # Keep room for the prepended title so the model never truncates a chunk.
             budget = max(64, budget - tokenizer.count(doc.title))
         fresh.extend(chunk_document(doc, tokenizer, max_tokens=budget))
-    return new_unique_chunks(fresh, existing)
+    return new_unique_chunks(fresh, existing(fresh) if fresh else ())
 
 
 def embed_in_batches(

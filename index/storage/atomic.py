@@ -25,11 +25,19 @@ def fsync_file(path: Path) -> None:
         os.fsync(fh.fileno())
 
 
-def fsync_tree(root: Path) -> None:
-    """fsync every file and folder below ``root`` (children first, then their parent)."""
+def fsync_tree(root: Path, *, skip_linked: bool = False) -> None:
+    """fsync every file and folder below ``root`` (children first, then their parent).
+
+    ``skip_linked`` leaves out files with more than one hard link: an index generation links
+    the immutable files it shares with the previous one, which were flushed when first written,
+    and only the new directory entries (the folders' fsync) need flushing.
+    """
     for dirpath, _dirnames, filenames in os.walk(root, topdown=False):
         for name in filenames:
-            fsync_file(Path(dirpath) / name)
+            path = Path(dirpath) / name
+            if skip_linked and path.stat().st_nlink > 1:
+                continue
+            fsync_file(path)
         fsync_dir(Path(dirpath))
 
 

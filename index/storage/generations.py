@@ -1,7 +1,12 @@
 """Files of one index generation (documents, chunks, row ids) and the folder's housekeeping.
 
 A generation folder is written once, fsynced, and only then referenced by ``manifest.json``;
-see :mod:`index.corpus` for the commit protocol.
+see :mod:`index.corpus` for the commit protocol. Documents and their chunks are stored in
+segments, one pair of files per segment (``documents-<name>.jsonl``, ``chunks-<name>.jsonl``),
+each written by one write and never changed: the next generation hard-links the segments it
+keeps, writes the new one, and lists in ``state.json`` which documents of each segment are
+dead (deleted or replaced since). Generations written before segments existed have one pair
+``documents.jsonl`` / ``chunks.jsonl`` and no list; they load as one segment named ``""``.
 """
 
 from __future__ import annotations
@@ -9,10 +14,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -83,82 +90,153 @@ def _document_from_json(data: Mapping[str, Any]) -> Document:
     )
 
 
+def segment_files(name: str) -> tuple[str, str]:
+    """The documents and chunks file names of segment ``name`` (``""``: the older layout)."""
+    if not name:
+        return DOCUMENTS_FILE, CHUNKS_FILE
+    return f"documents-{name}.jsonl", f"chunks-{name}.jsonl"
+
+
 def write_generation(
     folder: Path,
-    docs: Iterable[Document],
-    chunks: Iterable[Chunk],
+    segments: Mapping[str, Sequence[str]],
+    dead: Mapping[str, Sequence[str]],
+    docs: Mapping[str, Document],
+    chunks_of: Callable[[str], Iterable[Chunk]],
     row_of: Mapping[str, int],
     next_row: int,
+    *,
+    previous: Path | None,
 ) -> None:
-    """Write documents, chunks (with their row ids) and counters into a fresh ``folder``."""
+    """Write a fresh ``folder``: each segment (name -> its document ids) is hard-linked from
+    ``previous`` when it is there, else written from ``docs`` and ``chunks_of(doc id)``;
+    ``dead`` lists each segment's documents that are no longer live."""
     folder.mkdir(parents=True, exist_ok=False)
-    with (folder / DOCUMENTS_FILE).open("w", encoding="utf-8") as fh:
-        for doc in sorted(docs, key=lambda d: d.id):
+    for name, doc_ids in segments.items():
+        if previous is not None and _link_segment(previous, folder, name):
+            continue
+        gone = set(dead.get(name, ()))
+        live = [docs[d] for d in doc_ids if d not in gone]
+        _write_segment(folder, name, live, chunks_of, row_of)
+    state = {
+        "next_row": next_row,
+        "segments": [{"name": n, "dead": sorted(dead.get(n, ()))} for n in segments],
+    }
+    (folder / STATE_FILE).write_text(json.dumps(state) + "\n", encoding="utf-8")
+
+
+def _link_segment(previous: Path, folder: Path, name: str) -> bool:
+    names = segment_files(name)
+    try:
+        for file_name in names:
+            os.link(previous / file_name, folder / file_name)
+    except OSError:
+        for file_name in names:
+            (folder / file_name).unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _write_segment(
+    folder: Path,
+    name: str,
+    docs: Sequence[Document],
+    chunks_of: Callable[[str], Iterable[Chunk]],
+    row_of: Mapping[str, int],
+) -> None:
+    docs_file, chunks_file = segment_files(name)
+    with (folder / docs_file).open("w", encoding="utf-8") as fh:
+        for doc in docs:
             fh.write(json.dumps(_document_to_json(doc), ensure_ascii=False) + "\n")
-    with (folder / CHUNKS_FILE).open("w", encoding="utf-8") as fh:
-        for chunk in sorted(chunks, key=lambda c: (c.doc_id, c.start, c.end)):
-            record = {
-                "row": row_of[chunk.id],
-                "id": chunk.id,
-                "doc_id": chunk.doc_id,
-                "start": chunk.start,
-                "end": chunk.end,
-                "title": chunk.title,
-                "n_tokens": chunk.n_tokens,
-                "page": chunk.page,
-                "page_end": chunk.page_end,
-                "section": chunk.section,
-            }
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (folder / STATE_FILE).write_text(json.dumps({"next_row": next_row}) + "\n", encoding="utf-8")
+    with (folder / chunks_file).open("w", encoding="utf-8") as fh:
+        for doc in docs:
+            for chunk in sorted(chunks_of(doc.id), key=lambda c: (c.start, c.end)):
+                record = {
+                    "row": row_of[chunk.id],
+                    "id": chunk.id,
+                    "doc_id": chunk.doc_id,
+                    "start": chunk.start,
+                    "end": chunk.end,
+                    "title": chunk.title,
+                    "n_tokens": chunk.n_tokens,
+                    "page": chunk.page,
+                    "page_end": chunk.page_end,
+                    "section": chunk.section,
+                }
+                fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
 def sync_generation(folder: Path) -> None:
-    """fsync every file of the generation and the index folder that holds it."""
-    fsync_tree(folder)
+    """fsync every new file of the generation (linked ones were flushed when first written),
+    its folders, and the index folder that holds it."""
+    fsync_tree(folder, skip_linked=True)
     fsync_dir(folder.parent)
 
 
-def read_generation(
-    folder: Path,
-) -> tuple[dict[str, Document], dict[str, Chunk], dict[str, int], int]:
-    """(documents, chunks, chunk id -> row id, next row id) of a committed generation.
+@dataclass(frozen=True)
+class Generation:
+    """What a committed generation holds: live documents and chunks, their rows and segments."""
+
+    docs: dict[str, Document]
+    chunks: dict[str, Chunk]
+    row_of: dict[str, int]
+    next_row: int
+    # Segment name -> every document id written in it (live or not), in file order.
+    segments: dict[str, tuple[str, ...]]
+    # Live document id -> the segment that holds it.
+    doc_segment: dict[str, str]
+
+
+def read_generation(folder: Path) -> Generation:
+    """The live content of a committed generation.
 
     Chunk texts are not stored twice: they are sliced from their document's text.
     """
     try:
-        docs: dict[str, Document] = {}
-        with (folder / DOCUMENTS_FILE).open(encoding="utf-8") as fh:
-            for line in fh:
-                doc = _document_from_json(json.loads(line))
-                docs[doc.id] = doc
-        chunks: dict[str, Chunk] = {}
-        row_of: dict[str, int] = {}
-        with (folder / CHUNKS_FILE).open(encoding="utf-8") as fh:
-            for line in fh:
-                rec = json.loads(line)
-                text = docs[rec["doc_id"]].text[rec["start"] : rec["end"]]
-                chunk = Chunk(
-                    id=rec["id"],
-                    doc_id=rec["doc_id"],
-                    start=rec["start"],
-                    end=rec["end"],
-                    text=text,
-                    title=rec.get("title", ""),
-                    n_tokens=rec.get("n_tokens", 0),
-                    page=rec.get("page"),
-                    page_end=rec.get("page_end"),
-                    section=rec.get("section", ""),
-                )
-                chunks[chunk.id] = chunk
-                row_of[chunk.id] = int(rec["row"])
         state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-        return docs, chunks, row_of, int(state["next_row"])
+        listed = state.get("segments", [{"name": "", "dead": []}])
+        generation = Generation({}, {}, {}, int(state["next_row"]), {}, {})
+        for entry in listed:
+            _read_segment(folder, str(entry["name"]), set(entry["dead"]), generation)
+        return generation
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise IndexCorruptError(
             f"index generation {folder} is unreadable ({exc}); rebuild with "
             f"`citeqa ingest seeds/ --index-dir {folder.parent} --rebuild`"
         ) from exc
+
+
+def _read_segment(folder: Path, name: str, dead: set[str], into: Generation) -> None:
+    docs_file, chunks_file = segment_files(name)
+    written: list[str] = []
+    with (folder / docs_file).open(encoding="utf-8") as fh:
+        for line in fh:
+            doc = _document_from_json(json.loads(line))
+            written.append(doc.id)
+            if doc.id not in dead:
+                into.docs[doc.id] = doc
+                into.doc_segment[doc.id] = name
+    into.segments[name] = tuple(written)
+    with (folder / chunks_file).open(encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec["doc_id"] in dead:
+                continue
+            text = into.docs[rec["doc_id"]].text[rec["start"] : rec["end"]]
+            chunk = Chunk(
+                id=rec["id"],
+                doc_id=rec["doc_id"],
+                start=rec["start"],
+                end=rec["end"],
+                text=text,
+                title=rec.get("title", ""),
+                n_tokens=rec.get("n_tokens", 0),
+                page=rec.get("page"),
+                page_end=rec.get("page_end"),
+                section=rec.get("section", ""),
+            )
+            into.chunks[chunk.id] = chunk
+            into.row_of[chunk.id] = int(rec["row"])
 
 
 def check_consistent(
