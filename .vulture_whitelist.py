@@ -52,3 +52,4 @@ recorded  # unused variable (service/http/schemas.py:265)
 restore_corpus  # unused function (tests/test_web_ui.py:607)
 sent_scores  # read by eval/fit training
 doc_span  # read by eval/fit training
+app_from_environment  # uvicorn --factory import string (service/http/command.py)
