@@ -255,6 +255,7 @@ class PostgresStore:
     ) -> SearchLists:
         """The dense top ``depth`` (HNSW) and the BM25 top ``depth`` (GIN) in one statement."""
         where = ["TRUE"]
+        with_clause = ""
         params: dict[str, Any] = {"depth": depth, "k1": BM25_K1, "b": BM25_B}
         if doc_ids is not None:
             where.append("c.doc_id = ANY(%(doc_ids)s)")
@@ -275,24 +276,31 @@ class PostgresStore:
                 "SELECT 't', df, NULL, term, " + ", ".join(_CHUNK_NULLS[1:]) + " FROM terms "
                 "WHERE term = ANY(%(terms)s)"
             )
-            # BM25 over the candidates the GIN index finds; only the query's lexemes of each
-            # chunk are unnested (setweight marks them, ts_filter keeps them).
+            # BM25 over the candidates the GIN index finds: each query term's weight (repeats x
+            # IDF) once, then per candidate only its query lexemes are unnested (setweight marks
+            # them, ts_filter keeps them) and scored; chunk columns are joined to the winners.
+            with_clause = """WITH s AS (SELECT n_chunks::float8 AS n,
+                    greatest(total_terms, 1)::float8 / greatest(n_chunks, 1) AS avgdl
+                    FROM corpus_stats),
+                q AS (SELECT u.term, count(*) * ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS w
+                    FROM unnest(%(terms)s::text[]) u(term) JOIN terms t ON t.term = u.term, s
+                    GROUP BY u.term, t.df, s.n)
+                """
             parts.append(
-                f"""SELECT * FROM (SELECT 'k', c.row_id, (
-                    SELECT sum(q.mult * ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5))
-                        * u.tf / (u.tf + %(k1)s * (1 - %(b)s + %(b)s * c.n_terms / s.avgdl)))
-                    FROM (SELECT lexeme, cardinality(positions) AS tf
-                          FROM unnest(ts_filter(setweight(c.terms, 'A', %(terms)s), '{{a}}'))) u
-                    JOIN terms t ON t.term = u.lexeme
-                    JOIN (SELECT term, count(*) AS mult FROM unnest(%(terms)s::text[]) term
-                          GROUP BY term) q ON q.term = u.lexeme) AS score,
+                f"""SELECT 'k', k.row_id, k.score,
                     {_CHUNK_COLUMNS.replace("c.row_id, ", "")}
-                FROM chunks c,
-                    (SELECT n_chunks::float8 AS n,
-                        greatest(total_terms, 1)::float8 / greatest(n_chunks, 1) AS avgdl
-                     FROM corpus_stats) s
-                WHERE c.terms @@ %(tsquery)s::tsquery AND {filters}
-                ORDER BY score DESC, c.row_id LIMIT %(depth)s) k"""
+                FROM (SELECT c.row_id,
+                        sum(q.w * u.tf
+                            / (u.tf + %(k1)s * (1 - %(b)s + %(b)s * c.n_terms / s.avgdl))) AS score
+                    FROM chunks c
+                    CROSS JOIN LATERAL (SELECT lexeme, cardinality(positions) AS tf
+                        FROM unnest(ts_filter(setweight(c.terms, 'A', %(terms)s), '{{a}}'))) u
+                    JOIN q ON q.term = u.lexeme
+                    CROSS JOIN s
+                    WHERE c.terms @@ %(tsquery)s::tsquery AND {filters}
+                    GROUP BY c.row_id
+                    ORDER BY score DESC, c.row_id LIMIT %(depth)s) k
+                JOIN chunks c ON c.row_id = k.row_id"""
             )
         if vector is not None:
             # The query vector is a bound parameter right in ORDER BY, so the planner uses the
@@ -305,7 +313,7 @@ class PostgresStore:
                 FROM chunks c WHERE {filters}
                 ORDER BY c.embedding <#> %(vector)s::vector LIMIT %(depth)s) d"""
             )
-        sql = "\nUNION ALL\n".join(f"({p})" for p in parts)
+        sql = with_clause + "\nUNION ALL\n".join(f"({p})" for p in parts)
         with self.connection() as conn:
             rows = conn.execute(sql, params).fetchall()
         dense: list[tuple[int, float]] = []
@@ -322,7 +330,9 @@ class PostgresStore:
             else:
                 (dense if kind == "d" else keyword).append((int(row[1]), float(row[2])))
                 chunks[int(row[1])] = _row_chunk(row[3:])
-        dense.sort(key=lambda item: -item[1])
+        # Joins and UNION ALL keep no order: rank again (ties by row id, as bm25s ranks them).
+        dense.sort(key=lambda item: (-item[1], item[0]))
+        keyword.sort(key=lambda item: (-item[1], item[0]))
         return SearchLists(dense, keyword, chunks, dfs, n_chunks, version)
 
     def document_frequencies(self, terms: Sequence[str]) -> tuple[dict[str, int], int]:
