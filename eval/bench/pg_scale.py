@@ -51,6 +51,12 @@ def _exact_top(base: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:
     return out
 
 
+def _maintenance_mb(n: int, dim: int) -> int:
+    """Memory for building HNSW in one pass: the graph (vectors plus ~M*2 neighbour ids each)
+    must fit, or pgvector builds the rest far more slowly on disk."""
+    return max(1024, int(n * (dim * 4 + 200) * 1.3 / 1e6))
+
+
 def _bulk_load(store: Any, vectors: np.ndarray, terms: list[list[str]]) -> dict[str, float]:
     """Empty the tables, COPY every chunk in, then build the HNSW index (timed apart)."""
     from index.storage.pg_schema import HNSW_EF_CONSTRUCTION, HNSW_M
@@ -94,7 +100,7 @@ def _bulk_load(store: Any, vectors: np.ndarray, terms: list[list[str]]) -> dict[
         )
         load_s = time.perf_counter() - started
         started = time.perf_counter()
-        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute(f"SET maintenance_work_mem = '{_maintenance_mb(n, dim)}MB'")
         conn.execute(
             f"""CREATE INDEX chunks_embedding ON chunks USING hnsw (embedding vector_ip_ops)
             WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"""

@@ -93,9 +93,12 @@ def app_from_environment() -> Any:
 
 def run_workers(workers: int, host: str, port: int, graceful_s: int = DEFAULT_GRACEFUL_S) -> None:
     """Runs ``workers`` uvicorn worker processes on one socket until SIGINT/SIGTERM."""
-    import uvicorn
+    import socket
 
-    uvicorn.run(
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
         "service.http.command:app_from_environment",
         factory=True,
         host=host,
@@ -107,6 +110,15 @@ def run_workers(workers: int, host: str, port: int, graceful_s: int = DEFAULT_GR
         server_header=False,
         lifespan="on",
     )
+    # uvicorn's own bind_socket() leaves the protocol number 0, so asyncio never sets
+    # TCP_NODELAY on the workers' connections and every keep-alive response waits for a
+    # delayed ACK (~40 ms: one client got 19 requests/s instead of 160 with 2 workers).
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    sock = socket.socket(info[0], socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(info[4])
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def run_server(app: Any, host: str, port: int, graceful_s: int = DEFAULT_GRACEFUL_S) -> None:
