@@ -28,8 +28,10 @@ logger = logging.getLogger(__name__)
 # Any constant will do, as long as nothing else in the database uses it.
 MIGRATION_LOCK = 7_117_001
 WRITE_LOCK = 7_117_002
-HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
+# At 1M clustered synthetic vectors m 16 / ef_construction 64 levelled off near recall@10 0.93;
+# m 32 / 128 reached 1.0 at ef_search 200 (README, "Scaling out").
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 128
 
 
 def _v1(dim: int) -> list[str]:
