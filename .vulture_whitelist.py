@@ -53,3 +53,4 @@ restore_corpus  # unused function (tests/test_web_ui.py:607)
 sent_scores  # read by eval/fit training
 doc_span  # read by eval/fit training
 _tiny_segments  # autouse pytest fixture (tests/test_keyword_segments.py)
+app_from_environment  # uvicorn --factory import string (service/http/command.py)

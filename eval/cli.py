@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,15 @@ from typing import Any
 from rich.console import Console
 
 from eval.gold import DEFAULT_GOLD_PATH, GoldItem, load_gold
-from eval.harness import EvalRun, HttpTarget, InProcessTarget, Mode, Target, run_eval
+from eval.harness import (
+    EvalRun,
+    HttpTarget,
+    InProcessTarget,
+    Mode,
+    Target,
+    fresh_index,
+    run_eval,
+)
 
 MODES: tuple[Mode, ...] = ("dense", "bm25", "hybrid")
 
@@ -63,6 +70,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--retrieval", choices=MODES, help="retrieval mode (default: settings)")
     p.add_argument("-k", "--top-k", type=_positive, default=None, help="passages per answer")
     p.add_argument("--index-dir", type=Path, help="use this existing index instead of the seeds")
+    p.add_argument(
+        "--backend",
+        choices=("embedded", "postgres"),
+        default="embedded",
+        help="postgres: index into CITEQA_DATABASE_URL (replacing the corpus it holds) instead "
+        "of a fresh index folder",
+    )
     p.add_argument("--out", type=Path, help="write report.json, report.md and PNG plots here")
     p.add_argument("--compare", action="store_true", help="dense vs bm25 vs hybrid side by side")
     p.add_argument("--limit", type=_positive, help="only the first N gold items (quick checks)")
@@ -203,13 +217,8 @@ def _open_target(
         )
         where = f"in-process, index {args.index_dir}"
     else:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citeqa-eval-")))
         with err.status(f"indexing {settings.seeds_dir}"):
-            wiring.ingest(
-                settings, [settings.seeds_dir], index_dir=tmp / "index", embedder=embedder
-            )
-        index = wiring.open_index(settings, embedder=embedder, index_dir=tmp / "index")
-        where = "in-process, fresh index of seeds/"
+            index, where = fresh_index(args, settings, settings.seeds_dir, embedder, stack)
 
     def for_mode(mode: Mode, _main: EvalRun | None = None) -> Target:
         pipeline = wiring.build_answerer(settings.model_copy(update={"retrieval": mode}), index)

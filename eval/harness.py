@@ -12,7 +12,10 @@ Two targets share one scoring path (outputs are always ``Answer.to_dict()``-shap
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -307,3 +310,27 @@ def _is_number(value: object) -> bool:
 
 def _first_model(runs: Sequence[ItemRun]) -> str:
     return next((str(r.output["model"]) for r in runs if r.output.get("model")), "")
+
+
+def fresh_index(
+    args: argparse.Namespace,
+    settings: Any,
+    docs_dir: Path,
+    embedder: Any,
+    stack: contextlib.ExitStack,
+) -> tuple[Any, str]:
+    """An index of ``docs_dir`` alone: a temporary folder, or (``--backend postgres``) the
+    database at ``CITEQA_DATABASE_URL`` with its corpus replaced by these documents."""
+    from service import wiring
+
+    if getattr(args, "backend", "embedded") == "postgres":
+        if settings.database_url is None:
+            raise SystemExit("--backend postgres needs CITEQA_DATABASE_URL")
+        pg = wiring.open_database_index(settings, embedder)
+        stack.callback(pg.close)
+        pg.ingest_paths([docs_dir], settings.max_file_bytes, replace_all=True)
+        return pg, f"in-process, PostgreSQL index of {docs_dir}"
+    tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citeqa-eval-")))
+    wiring.ingest(settings, [docs_dir], index_dir=tmp / "index", embedder=embedder)
+    index = wiring.open_index(settings, embedder=embedder, index_dir=tmp / "index")
+    return index, f"in-process, fresh index of {docs_dir}"

@@ -23,6 +23,11 @@ class Settings(BaseSettings):
 
     # Corpus and index
     index_dir: Path = Path(".citeqa/index")
+    # Set: the corpus (and state shared by workers) lives in PostgreSQL + pgvector at this URL
+    # instead of the embedded index folder. Unset: the embedded default.
+    database_url: SecretStr | None = None
+    # How often a serving worker checks for index writes made by other workers (0: never).
+    reload_interval_s: float = Field(default=0.5, ge=0)
     seeds_dir: Path = REPO_ROOT / "seeds"
     max_file_bytes: int = Field(default=5 * 1024 * 1024, ge=1)
     # ONNX Runtime (exported once from the verified packaged weights) keeps torch off the serving

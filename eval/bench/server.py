@@ -45,6 +45,7 @@ def serve_process(
     env: Mapping[str, str] | None = None,
     log_path: Path | None = None,
     ready_timeout_s: float = 180.0,
+    workers: int = 1,
 ) -> Iterator[Served]:
     """``citeqa serve`` on a free loopback port over ``index_dir``, rate limit lifted, until
     ``/readyz`` answers 200; stopped (SIGTERM, then kill) when the block ends.
@@ -63,7 +64,7 @@ def serve_process(
         **(env or {}),
     }
     cmd = [sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    cmd += ["--log-level", "warning"]
+    cmd += ["--log-level", "warning", "--workers", str(workers)]
     with contextlib.ExitStack() as stack:
         log = (
             stack.enter_context(log_path.open("w+b"))
@@ -77,6 +78,8 @@ def serve_process(
         )
         try:
             ready_s = _wait_ready(proc, port, started, ready_timeout_s)
+            if ready_s >= 0 and workers > 1:
+                ready_s = _wait_all_ready(proc, port, started, ready_timeout_s, workers)
             if ready_s < 0:
                 log.seek(0)
                 tail = log.read().decode(errors="replace")[-2000:]
@@ -110,6 +113,27 @@ def _wait_ready(
             if client.is_ready():
                 return time.perf_counter() - started
             time.sleep(0.02)
+    return -1.0
+
+
+def _wait_all_ready(
+    proc: subprocess.Popen[bytes], port: int, started: float, timeout_s: float, workers: int
+) -> float:
+    """Like ``_wait_ready`` for several workers: /readyz is 200 on many fresh connections in a
+    row (each may reach any worker), so every worker has loaded."""
+    import httpx
+
+    deadline = started + timeout_s
+    in_a_row = 0
+    while time.perf_counter() < deadline and proc.poll() is None:
+        try:
+            ok = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            ok = False
+        in_a_row = in_a_row + 1 if ok else 0
+        if in_a_row >= 10 * workers:
+            return time.perf_counter() - started
+        time.sleep(0.01)
     return -1.0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ def _target(
     stack: contextlib.ExitStack,
     err: Console,
 ) -> Any:
-    from eval.harness import HttpTarget, InProcessTarget
+    from eval.harness import HttpTarget, InProcessTarget, fresh_index
     from service import wiring
     from service.settings import Settings
 
@@ -50,11 +49,8 @@ def _target(
         )
         where = f"in-process, index {args.index_dir}"
     else:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citeqa-squad-")))
         with err.status(f"indexing {data.docs_dir}"):
-            wiring.ingest(settings, [data.docs_dir], index_dir=tmp / "index", embedder=embedder)
-        index = wiring.open_index(settings, embedder=embedder, index_dir=tmp / "index")
-        where = f"in-process, fresh index of {data.docs_dir}"
+            index, where = fresh_index(args, settings, data.docs_dir, embedder, stack)
     pipeline = wiring.build_answerer(settings.model_copy(update={"retrieval": retrieval}), index)
     return InProcessTarget(pipeline, index=index, description=where)
 

@@ -27,6 +27,8 @@ MODES: tuple[Mode, ...] = ("hybrid", "dense", "bm25")
 RRF_K = 60
 # Weight of the dense list in RRF (the keyword list gets 1.0).
 DENSE_WEIGHT = 1.0
+# How deep each list is read before fusing (hybrid).
+FUSION_DEPTH = 30
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class Retriever:
         *,
         rrf_k: int = RRF_K,
         dense_weight: float = DENSE_WEIGHT,
-        depth: int = 30,
+        depth: int = FUSION_DEPTH,
         reranker: FeatureReranker | None = None,
         text_of: Callable[[int], str | None] | None = None,
     ) -> None:
@@ -100,58 +102,98 @@ class Retriever:
             return []
         dense: list[tuple[int, float]] = []
         keyword: list[tuple[int, float]] = []
+        vec: np.ndarray | None = None
         depth = max(k, self.depth) if mode == "hybrid" else k
         if mode in ("hybrid", "dense"):
             vec = query_vector if query_vector is not None else self.embedder.embed_query(query)
             dense = self.vectors.search(vec, depth, allowed)
         if mode in ("hybrid", "bm25"):
             keyword = self.keywords.search(query, depth, allowed)
-        if mode == "dense":
-            return [ScoredRow(r, s, dense_score=s) for r, s in dense[:k]]
-        if mode == "bm25":
-            return [ScoredRow(r, s, keyword_score=s) for r, s in keyword[:k]]
-        dense_scores = dict(dense)
-        keyword_scores = dict(keyword)
-        fused = reciprocal_rank_fusion(
-            [[r for r, _ in dense], [r for r, _ in keyword]],
-            weights=[self.dense_weight, 1.0],
+        return fuse_lists(
+            query,
+            k,
+            mode,
+            dense,
+            keyword,
+            query_vector=vec,
             rrf_k=self.rrf_k,
+            dense_weight=self.dense_weight,
+            reranker=self.reranker,
+            text_of=self.text_of,
+            word_idf=self.keywords.word_idf,
         )
-        if self.reranker is not None and self.text_of is not None and dense:
-            fused = self._rerank(self.reranker, self.text_of, query, vec, fused, dense_scores)
-        return [
-            ScoredRow(
-                r,
-                s,
-                dense_score=dense_scores.get(r),
-                keyword_score=keyword_scores.get(r),
-            )
-            for r, s in fused[:k]
-        ]
 
-    def _rerank(
-        self,
-        reranker: FeatureReranker,
-        text_of: Callable[[int], str | None],
-        query: str,
-        query_vector: np.ndarray,
-        fused: list[tuple[int, float]],
-        dense_scores: dict[int, float],
-    ) -> list[tuple[int, float]]:
-        """``fused`` with its top ``reranker.depth`` rows re-ordered; scores stay non-increasing."""
-        # A row missing from the dense list ranked below all of it, so (exact search) its cosine
-        # is at most the lowest one listed.
-        floor = min(dense_scores.values())
-        candidates: list[Candidate] = []
-        for row, _ in fused[: reranker.depth]:
-            text = text_of(row)
-            if text is None:
-                break
-            candidates.append(Candidate(row, text, dense_scores.get(row, floor)))
-        head = reranker.rerank(query, query_vector, candidates, self.keywords.word_idf)
-        out = list(head)
-        last = head[-1][1] if head else float("inf")
-        for row, score in fused[len(candidates) :]:
-            last = min(last, score)
-            out.append((row, last))
-        return out
+
+def fuse_lists(
+    query: str,
+    k: int,
+    mode: Mode,
+    dense: Sequence[tuple[int, float]],
+    keyword: Sequence[tuple[int, float]],
+    *,
+    query_vector: np.ndarray | None,
+    rrf_k: int = RRF_K,
+    dense_weight: float = DENSE_WEIGHT,
+    reranker: FeatureReranker | None = None,
+    text_of: Callable[[int], str | None] | None = None,
+    word_idf: Callable[[str], float] | None = None,
+) -> list[ScoredRow]:
+    """The top ``k`` of a dense and a keyword list (each (row, score), best first): one list
+    alone for ``dense``/``bm25``, RRF then the re-ranker for ``hybrid``. Every backend that
+    fetches the two lists its own way (FAISS + BM25, or one SQL query) ranks through here."""
+    if mode == "dense":
+        return [ScoredRow(r, s, dense_score=s) for r, s in dense[:k]]
+    if mode == "bm25":
+        return [ScoredRow(r, s, keyword_score=s) for r, s in keyword[:k]]
+    dense_scores = dict(dense)
+    keyword_scores = dict(keyword)
+    fused = reciprocal_rank_fusion(
+        [[r for r, _ in dense], [r for r, _ in keyword]],
+        weights=[dense_weight, 1.0],
+        rrf_k=rrf_k,
+    )
+    if (
+        reranker is not None
+        and text_of is not None
+        and word_idf is not None
+        and query_vector is not None
+        and dense
+    ):
+        fused = _rerank(reranker, text_of, word_idf, query, query_vector, fused, dense_scores)
+    return [
+        ScoredRow(
+            r,
+            s,
+            dense_score=dense_scores.get(r),
+            keyword_score=keyword_scores.get(r),
+        )
+        for r, s in fused[:k]
+    ]
+
+
+def _rerank(
+    reranker: FeatureReranker,
+    text_of: Callable[[int], str | None],
+    word_idf: Callable[[str], float],
+    query: str,
+    query_vector: np.ndarray,
+    fused: list[tuple[int, float]],
+    dense_scores: dict[int, float],
+) -> list[tuple[int, float]]:
+    """``fused`` with its top ``reranker.depth`` rows re-ordered; scores stay non-increasing."""
+    # A row missing from the dense list ranked below all of it, so (exact search) its cosine
+    # is at most the lowest one listed.
+    floor = min(dense_scores.values())
+    candidates: list[Candidate] = []
+    for row, _ in fused[: reranker.depth]:
+        text = text_of(row)
+        if text is None:
+            break
+        candidates.append(Candidate(row, text, dense_scores.get(row, floor)))
+    head = reranker.rerank(query, query_vector, candidates, word_idf)
+    out = list(head)
+    last = head[-1][1] if head else float("inf")
+    for row, score in fused[len(candidates) :]:
+        last = min(last, score)
+        out.append((row, last))
+    return out

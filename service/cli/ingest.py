@@ -87,16 +87,19 @@ def run_ingest(args: argparse.Namespace) -> int:
         report = wiring.ingest(
             settings,
             args.paths,
-            index_dir=index_dir,
+            index_dir=args.index_dir,
             rebuild=args.rebuild,
             progress=progress,
             embedder=embedder,
         )
-    _print_ingest_summary(report, index_dir)
+    uses_database = settings.database_url is not None and args.index_dir is None
+    _print_ingest_summary(
+        report, "the database (CITEQA_DATABASE_URL)" if uses_database else index_dir
+    )
     return 1 if report.skipped else 0
 
 
-def _print_ingest_summary(report: IngestReport, index_dir: Path) -> None:
+def _print_ingest_summary(report: IngestReport, index_dir: Path | str) -> None:
     from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
@@ -135,7 +138,8 @@ def run_search(args: argparse.Namespace) -> int:
 
     settings = _settings()
     index_dir: Path = args.index_dir or settings.index_dir
-    if not (index_dir / MANIFEST_NAME).is_file():
+    uses_database = settings.database_url is not None and args.index_dir is None
+    if not uses_database and not (index_dir / MANIFEST_NAME).is_file():
         raise IndexNotFoundError(
             f"no index at {index_dir}; build one first with `citeqa ingest seeds/"
             + ("" if args.index_dir is None else f" --index-dir {index_dir}")
@@ -143,7 +147,7 @@ def run_search(args: argparse.Namespace) -> int:
         )
     if args.top_k < 1:
         raise InvalidQueryError("-k must be at least 1")
-    index = wiring.open_index(settings, index_dir=index_dir, build_from_seeds=False)
+    index = wiring.open_index(settings, index_dir=args.index_dir, build_from_seeds=False)
     mode = args.mode or settings.retrieval
     hits = index.search(args.query, top_k=args.top_k, mode=mode)
     if args.json:

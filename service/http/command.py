@@ -37,6 +37,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes (default 1); they share the index folder or the database, and "
+        "each sees the others' writes within a second",
+    )
     parser.set_defaults(func=serve_command)
 
 
@@ -64,8 +71,54 @@ def serve_command(args: argparse.Namespace) -> int:
         settings.index_dir,
         extra={"api_keys": len(settings.api_keys)},
     )
+    if args.workers > 1:
+        # Each worker process builds its app from the environment: pass the overrides on.
+        for key, value in overrides.items():
+            os.environ[f"CITEQA_{key.upper()}"] = str(value)
+        run_workers(args.workers, settings.host, settings.port, args.graceful_timeout)
+        return 0
     run_server(create_app(settings), settings.host, settings.port, args.graceful_timeout)
     return 0
+
+
+def app_from_environment() -> Any:
+    """The app of one worker process (``uvicorn --factory``): settings from ``CITEQA_*``."""
+    from service.http.app import create_app
+    from service.http.logs import configure_json_logging
+    from service.settings import Settings
+
+    configure_json_logging(logging.INFO)
+    return create_app(Settings())
+
+
+def run_workers(workers: int, host: str, port: int, graceful_s: int = DEFAULT_GRACEFUL_S) -> None:
+    """Runs ``workers`` uvicorn worker processes on one socket until SIGINT/SIGTERM."""
+    import socket
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        "service.http.command:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=graceful_s,
+        server_header=False,
+        lifespan="on",
+    )
+    # uvicorn's own bind_socket() leaves the protocol number 0, so asyncio never sets
+    # TCP_NODELAY on the workers' connections and every keep-alive response waits for a
+    # delayed ACK (~40 ms: one client got 19 requests/s instead of 160 with 2 workers).
+    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    sock = socket.socket(info[0], socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(info[4])
+    sock.set_inheritable(True)
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def run_server(app: Any, host: str, port: int, graceful_s: int = DEFAULT_GRACEFUL_S) -> None:

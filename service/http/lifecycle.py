@@ -114,8 +114,29 @@ def _load_in_background(
     state.set_ready(index, pipeline)
     on_ready(state.components())
     logger.info("ready")
+    if settings.reload_interval_s > 0:
+        _watch_index(index, settings.reload_interval_s)
     if not is_extractive(settings.llm_model):
         _preload_llm_library()
+
+
+def _watch_index(index: ServedIndex, interval_s: float) -> None:
+    """Adopt writes made by other worker processes: the embedded index reloads when its
+    manifest's version changes (a cheap read); the database needs nothing reloaded."""
+    reload = getattr(index, "reload_if_changed", None)
+    if reload is None:
+        return
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval_s)
+            try:
+                if reload():
+                    logger.info("index changed on disk; reloaded")
+            except Exception:  # a failed check must not stop serving; the next one retries
+                logger.warning("checking the index for changes failed", exc_info=True)
+
+    threading.Thread(target=loop, name="citeqa-index-watch", daemon=True).start()
 
 
 def _preload_llm_library() -> None:

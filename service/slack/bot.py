@@ -32,6 +32,8 @@ from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetry
 from slack_sdk.web.async_client import AsyncWebClient
 
 from index.errors import CiteqaError, InvalidQueryError, ServiceNotReadyError
+from index.storage.claims import KeyClaims
+from service import wiring
 from service.answering.conversation import Turn
 from service.answering.types import Answer
 from service.feedback import FeedbackLog, Verdict
@@ -114,13 +116,30 @@ class CiteqaSlackBot:
         handler = AsyncSlackRequestHandler(bot.app)
     """
 
-    def __init__(self, answer_fn: AnswerFn, config: BotConfig, feedback: FeedbackLog) -> None:
+    def __init__(
+        self,
+        answer_fn: AnswerFn,
+        config: BotConfig,
+        feedback: FeedbackLog,
+        *,
+        shared_claims: Callable[[str, float], KeyClaims] | None = None,
+    ) -> None:
         self._answer_fn = answer_fn
         self._config = config
         self._feedback = feedback
         self._memo = AnswerMemo()
-        self._events = TtlSet(EVENT_TTL_S, max_items=50_000)
-        self._messages = TtlSet(EVENT_TTL_S, max_items=50_000)
+        # Several workers share their claims (``shared_claims(namespace, ttl_s)``, e.g. in the
+        # database), so a retry delivered to another worker is still answered once.
+        self._events: KeyClaims = (
+            shared_claims("slack-events", EVENT_TTL_S)
+            if shared_claims
+            else TtlSet(EVENT_TTL_S, max_items=50_000)
+        )
+        self._messages: KeyClaims = (
+            shared_claims("slack-messages", EVENT_TTL_S)
+            if shared_claims
+            else TtlSet(EVENT_TTL_S, max_items=50_000)
+        )
         self._threads = TtlSet(THREAD_TTL_S, max_items=20_000)
         self._tasks: set[asyncio.Task[None]] = set()
         self._semaphore: asyncio.Semaphore | None = None
@@ -435,4 +454,9 @@ def build_bot(settings: Settings, answer_fn: AnswerFn, *, socket_mode: bool) -> 
         api_url=settings.slack_api_url,
         ephemeral=settings.slack_ephemeral,
     )
-    return CiteqaSlackBot(answer_fn, config, FeedbackLog.open(settings.feedback_file))
+    return CiteqaSlackBot(
+        answer_fn,
+        config,
+        FeedbackLog.open(settings.feedback_file),
+        shared_claims=wiring.shared_claims(settings),
+    )
