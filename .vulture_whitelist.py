@@ -52,3 +52,9 @@ recorded  # unused variable (service/http/schemas.py:265)
 restore_corpus  # unused function (tests/test_web_ui.py:607)
 sent_scores  # read by eval/fit training
 doc_span  # read by eval/fit training
+_.hostnames  # unused attribute (service/llm_local/server.py: xllamacpp CommonParams)
+_.n_parallel  # unused attribute (service/llm_local/server.py)
+_.n_threads  # unused attribute (service/llm_local/server.py)
+_.model_alias  # unused attribute (service/llm_local/server.py)
+_.cache_prompt  # unused attribute (service/llm_local/server.py)
+_.endpoint_metrics  # unused attribute (service/llm_local/server.py)

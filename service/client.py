@@ -240,6 +240,7 @@ def answer_from_dict(data: Mapping[str, Any]) -> Answer:
             end=int(c.get("end", 0)),
             page=int(c["page"]) if c.get("page") is not None else None,
             page_end=int(c["page_end"]) if c.get("page_end") is not None else None,
+            origin=str(c.get("origin", "model")),
         )
         for c in _as_list(data.get("citations"))
     )
@@ -291,4 +292,6 @@ def answer_from_dict(data: Mapping[str, Any]) -> Answer:
         else {},
         degraded=bool(data.get("degraded", False)),
         degraded_reason=data.get("degraded_reason"),
+        generator=str(data.get("generator", "")),
+        fallback_reason=data.get("fallback_reason"),
     )

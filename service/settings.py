@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=20.0, gt=0)
     llm_retries: int = Field(default=1, ge=0, le=5)
     llm_fallback_model: str | None = None
+    # Ask for JSON per sentence (source + quote) with response_format; off: the marker format.
+    llm_structured: bool = True
+    # Prompt budget (estimated tokens): a 0.5B model on 2 CPU cores reads ~100 prompt tokens/s,
+    # so ~900 tokens keep the first sentence within seconds; the rules come first (cached).
+    llm_max_prompt_tokens: int = Field(default=900, ge=200)
+    llm_max_tokens: int = Field(default=400, ge=16)
     answer_deadline_s: float = Field(default=45.0, gt=0)
 
     # HTTP

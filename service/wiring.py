@@ -122,6 +122,9 @@ def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
             timeout_s=settings.llm_timeout_s,
             retries=settings.llm_retries,
             prompt_name=PROMPT_NAME,
+            structured=settings.llm_structured,
+            max_prompt_tokens=settings.llm_max_prompt_tokens,
+            max_tokens=settings.llm_max_tokens,
         )
     return FallbackGenerator(
         settings.llm_model,

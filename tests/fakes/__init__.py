@@ -3,6 +3,7 @@
 - ``embedder``: ``HashingEmbedder``, the fake ``Embedder``
 - ``index``: ``FakeIndex``, the fake index (search, writes, listing)
 - ``answerer``: ``FakeAnswerer``, the fake ``Answerer`` (and the Slack bot's answer function)
+- ``generator``: ``FakeGenerator``, the fake ``Generator`` / ``StreamingGenerator`` (queued replies)
 - ``documents``: ``FakeDocumentFactory``, the fake ``DocumentFactory``; ``FakeReport``
 - ``corpus``: the seed documents and the fakes built over them
 - ``servers``: an app served by uvicorn in a thread (``live_server``, ``ServerThread``)
@@ -20,6 +21,7 @@ from tests.fakes.answerer import (
 from tests.fakes.corpus import SEEDS_DIR, fake_parts, make_document, seed_documents, seed_fake_index
 from tests.fakes.documents import FakeDocumentFactory, FakeReport
 from tests.fakes.embedder import HASHING_MODEL_NAME, HashingEmbedder
+from tests.fakes.generator import FakeGenerator
 from tests.fakes.index import MAX_CHUNKS_PER_DOCUMENT, FakeIndex, line_chunks, overlap_share
 from tests.fakes.servers import ServerThread, live_server
 from tests.fakes.slack import (
@@ -54,6 +56,7 @@ __all__ = [
     "Call",
     "FakeAnswerer",
     "FakeDocumentFactory",
+    "FakeGenerator",
     "FakeIndex",
     "FakeReport",
     "FakeSlack",
