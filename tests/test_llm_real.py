@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from service.answering.pipeline import AnswerPipeline
 from service.answering.types import Answer
@@ -86,7 +87,7 @@ def llm_pipeline(llm_base_url: str, seed_index: Any) -> AnswerPipeline:
     settings = Settings(
         llm_model="openai/citeqa-local",
         llm_api_base=llm_base_url,
-        llm_api_key="none",
+        llm_api_key=SecretStr("none"),
         llm_timeout_s=150,
         answer_deadline_s=160,
         llm_max_tokens=160,
