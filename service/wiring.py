@@ -108,6 +108,7 @@ def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
     (which reads sentence and query vectors from ``vectors``, the index)."""
     from service.answering.generators.extractive import ExtractiveGenerator
     from service.answering.generators.fallback import FallbackGenerator
+    from service.answering.generators.gate import EvidenceGate
     from service.answering.generators.litellm_generator import LiteLLMGenerator
     from service.answering.generators.protocol import is_extractive
 
@@ -126,13 +127,16 @@ def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
             max_prompt_tokens=settings.llm_max_prompt_tokens,
             max_tokens=settings.llm_max_tokens,
         )
-    return FallbackGenerator(
+    chain = FallbackGenerator(
         settings.llm_model,
         extractive,
         llm=llm,
         fallback_model=settings.llm_fallback_model,
         deadline_s=settings.answer_deadline_s,
     )
+    if llm is None:
+        return chain
+    return EvidenceGate(chain, extractive)
 
 
 def build_answerer(

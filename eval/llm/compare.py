@@ -46,6 +46,19 @@ class RecordingGenerator:
         return gen
 
 
+def naive_answer(raw: str) -> str:
+    """What the model answered: the sentences' texts of a JSON reply (its quotes are copied
+    source text, not answers), else the whole reply."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+    items = data.get("sentences") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return raw
+    return " ".join(str(i.get("text", "")) for i in items if isinstance(i, dict))
+
+
 def naive_refused(raw: str) -> bool:
     said = refused(raw)
     if said is not None:
@@ -80,7 +93,8 @@ def score_row(
     default_score = score_output(item, default_out, docs)
     raw = gen.raw_text if gen is not None and gen.raw_text is not None else ""
     naive_ref = naive_refused(raw) if gen is not None and gen.generator == "llm" else True
-    naive_has = (not naive_ref) and contains_answer(raw, item.answers)
+    naive_has = (not naive_ref) and contains_answer(naive_answer(raw), item.answers)
+    naive_has_raw = (not naive_ref) and contains_answer(raw, item.answers)
     origins: dict[str, int] = {}
     for c in llm_out.get("citations") or ():
         origins[str(c.get("origin", "model"))] = origins.get(str(c.get("origin", "model")), 0) + 1
@@ -98,7 +112,13 @@ def score_row(
             "gen_ms": gen_ms,
             "answer": str(llm_out.get("answer", ""))[:300],
         },
-        naive={"has_answer": naive_has, "refused": naive_ref, "ms": gen_ms, "raw": raw[:500]},
+        naive={
+            "has_answer": naive_has,
+            "has_answer_in_raw": naive_has_raw,
+            "refused": naive_ref,
+            "ms": gen_ms,
+            "raw": raw[:500],
+        },
         default={**_flags(default_score), "ms": default_ms},
     )
 
@@ -153,6 +173,11 @@ def summarize(rows: Sequence[Row]) -> Summary:
             "llm": _pct(sum(r.llm["contains"] for r in ans), len(ans)),
             "naive": _pct(sum(r.naive["has_answer"] for r in ans), len(ans)),
             "default": _pct(sum(r.default["contains"] for r in ans), len(ans)),
+        },
+        "gold answer anywhere in the raw reply, quotes included (answerable)": {
+            "llm": "n/a",
+            "naive": _pct(sum(r.naive.get("has_answer_in_raw", False) for r in ans), len(ans)),
+            "default": "n/a",
         },
         "false refusals (answerable)": {
             "llm": _pct(sum(r.llm["abstained"] for r in ans), len(ans)),

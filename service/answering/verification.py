@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 _NUMBER_RE = re.compile(r"\d[\d,.]*\d|\d")
 _MIN_AUTO_QUOTE_OVERLAP = 0.5
+# A misquoted passage is recognised when its sentence has this share of the quote's words.
+_MIN_QUOTE_SENTENCE_OVERLAP = 0.8
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ class SentenceVerifier:
         self.located: dict[int, list[_Span]] = {}
         self.elsewhere: list[_Span] = []  # model quotes found in another source than named
         self.dropped = 0
+        self._unlocated: list[Quote] = []
         self._ids: dict[tuple[str, int, int], int] = {}
         self.citations: list[Citation] = []
         self.sentences: list[AnswerSentence] = []
@@ -141,6 +144,7 @@ class SentenceVerifier:
                 moved = self._locate_elsewhere(quote)
                 if moved is None:
                     self.dropped += 1
+                    self._unlocated.append(quote)
                     logger.info("dropped quote for source [%d]: not found in the sources", n)
                 elif all(_key(s) != _key(moved) for s in self.elsewhere):
                     self.elsewhere.append(moved)
@@ -206,6 +210,12 @@ class SentenceVerifier:
                 sentence.text, [span]
             ):
                 return [span]
+        # A quote that is not verbatim (a typo, words run together) still says which source
+        # sentence the model read: that sentence, if it alone supports the claim.
+        for quote in self._unlocated:
+            closest = self._closest_sentence(quote)
+            if closest is not None and _supports(sentence.text, [closest]):
+                return [closest]
         best: tuple[float, int, _Span] | None = None
         for src in self.sources:
             for span in _auto_quote(sentence.text, src, self.documents):
@@ -215,6 +225,28 @@ class SentenceVerifier:
                 ):
                     best = (score, src.n, span)
         return [best[2]] if best else []
+
+    def _closest_sentence(self, quote: Quote) -> _Span | None:
+        """The source sentence sharing most of the quote's content words (at least
+        ``_MIN_QUOTE_SENTENCE_OVERLAP`` of them), in the source it names first."""
+        terms = _content(quote.text)
+        if len(terms) < 3:
+            return None
+        named = [s for s in self.sources if s.n == quote.n]
+        best: tuple[float, _Span] | None = None
+        for src in named + [s for s in self.sources if s.n != quote.n]:
+            for start, end in split_sentences(src.text):
+                score = _overlap(terms, src.text[start:end])
+                if score >= _MIN_QUOTE_SENTENCE_OVERLAP and (best is None or score > best[0]):
+                    span = _locate(
+                        src, Quote(src.n, src.text[start:end], (start, end)), self.documents
+                    )
+                    if span is not None:
+                        best = (
+                            score,
+                            _Span(span.source, span.start, span.end, span.quote, "attributed"),
+                        )
+        return best[1] if best else None
 
     def result(self) -> VerifiedAnswer:
         if not self.rendered:
