@@ -100,7 +100,8 @@ def prompt_version(name: str = PROMPT_NAME) -> str:
     from index.hashing import short_hash
     from prompts import load_prompt
 
-    return short_hash(load_prompt(f"{name}_system").text, load_prompt(name).text, length=12)
+    parts = (f"{name}_system", name, f"{name}_json_system", f"{name}_json")
+    return short_hash(*(load_prompt(p).text for p in parts), length=12)
 
 
 def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
