@@ -62,6 +62,8 @@ class _Span:
     end: int
     quote: str
     origin: str = "model"
+    # Found by searching for text the generator wrote (an LLM's quote), not at offsets it gave.
+    searched: bool = False
 
 
 def numbers_in(text: str) -> set[str]:
@@ -162,8 +164,17 @@ class SentenceVerifier:
 
     def add_sentence(self, sentence: DraftSentence) -> VerifiedSentence:
         spans = _spans_for(sentence, self.by_n, self.located, self.documents)
+        if any(s.searched for s in spans) and (
+            _overlap(_content(sentence.text), " ".join(s.quote for s in spans))
+            < _MIN_AUTO_QUOTE_OVERLAP
+        ):
+            # An LLM's quote often comes from a sentence next to the one it paraphrases: its
+            # quotes back the claim only if they hold at least half of the claim's content words.
+            spans = []
         if not spans or not _supports(sentence.text, spans):
             spans = self._attribute(sentence)
+        elif any(s.searched for s in spans):
+            spans = spans + self._better_evidence(sentence, spans)
         if not spans:
             judged = AnswerSentence(text=sentence.text, citations=(), supported=False)
             self.sentences.append(judged)
@@ -226,6 +237,20 @@ class SentenceVerifier:
                     best = (score, src.n, span)
         return [best[2]] if best else []
 
+    def _better_evidence(self, sentence: DraftSentence, spans: list[_Span]) -> list[_Span]:
+        """The evidence sentence that supports an LLM's sentence better than the sentence it
+        quoted (more of the claim's words), cited beside it; none if the quote is the best."""
+        terms = _content(sentence.text)
+        have = max(_overlap(terms, s.quote) for s in spans)
+        best = self._attribute(sentence)
+        if (
+            best
+            and _key(best[0]) not in {_key(s) for s in spans}
+            and _overlap(terms, best[0].quote) > have
+        ):
+            return best
+        return []
+
     def _closest_sentence(self, quote: Quote) -> _Span | None:
         """The source sentence sharing most of the quote's content words (at least
         ``_MIN_QUOTE_SENTENCE_OVERLAP`` of them), in the source it names first."""
@@ -279,7 +304,9 @@ def _locate(src: Source | None, quote: Quote, documents: Mapping[str, str]) -> _
         return None
     # A generator that knows the offsets gives them; they are checked, and searched for otherwise.
     found = quote.span
+    searched = False
     if found is None or not 0 <= found[0] < found[1] or src.text[found[0] : found[1]] != quote.text:
+        searched = True
         found = locate_quote(quote.text, src.text)
         if found is not None:
             # A model's quote may be a few words (short quotes are cheap to generate); the
@@ -296,7 +323,7 @@ def _locate(src: Source | None, quote: Quote, documents: Mapping[str, str]) -> _
     if original is not None and original[start:end] != text:
         logger.warning("chunk %s does not match its document text; quote dropped", src.chunk_id)
         return None
-    return _Span(source=src, start=start, end=end, quote=text)
+    return _Span(source=src, start=start, end=end, quote=text, searched=searched)
 
 
 def _whole_sentences(text: str, span: tuple[int, int]) -> tuple[int, int]:
