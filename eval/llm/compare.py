@@ -149,7 +149,10 @@ def _pct(k: int, n: int) -> str:
 def _lat(values: Sequence[float]) -> str:
     if not values:
         return "n/a"
-    return f"{percentile(values, 50) / 1000:.1f} s / {percentile(values, 90) / 1000:.1f} s"
+    p50, p90 = percentile(values, 50), percentile(values, 90)
+    if p90 < 1000:
+        return f"{p50:.0f} ms / {p90:.0f} ms"
+    return f"{p50 / 1000:.1f} s / {p90 / 1000:.1f} s"
 
 
 def summarize(rows: Sequence[Row]) -> Summary:
