@@ -63,3 +63,20 @@ def test_rows_score_each_column_and_resume_from_the_progress_file(tmp_path: Path
     assert "| correct with covering citation (answerable) | 100.0% (1/1) |" in table
     assert "| abstentions on unanswerables | 100.0% (1/1) | 100.0% (1/1) | 100.0% (1/1) |" in table
     assert "| citations by origin (model / attributed) | 1 / 0 |" in table
+
+
+def test_a_seeds_gold_item_is_scored_by_the_gold_sets_rules() -> None:
+    from eval.gold import DEFAULT_GOLD_PATH, load_gold
+    from eval.llm.compare import score_gold_row
+
+    item = next(i for i in load_gold(DEFAULT_GOLD_PATH) if i.id == "g005")  # who signed
+    doc = "The June 2024 mutual defense agreement signed between Kim Jong Un and Vladimir Putin."
+    docs = {item.evidence[0].doc_id: doc}
+    cite = {"doc_id": item.evidence[0].doc_id, "start": 0, "end": len(doc), "quote": doc}
+    shown = {"answer": "Kim Jong Un and Vladimir Putin [1].", "abstained": False}
+    good = {**shown, "citations": [cite]}
+    raw = json.dumps({"found": True, "sentences": [{"source": 1, "quote": "x", "text": "Putin."}]})
+    row = score_gold_row(item, good, 1.0, _gen(raw), 1.0, {"abstained": True}, 1.0, docs)
+    assert row.llm["correct"] is True
+    assert row.naive["has_answer"] is False  # Kim is missing from the model's answer text
+    assert row.default["abstained"] is True

@@ -10,14 +10,17 @@ import random
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
+from eval.gold import load_gold
 from eval.llm.compare import (
     RecordingGenerator,
     append_progress,
     load_progress,
     markdown,
+    score_gold_row,
     score_row,
     summarize,
 )
@@ -29,29 +32,36 @@ def handle(args: argparse.Namespace) -> int:
     from service.settings import Settings
 
     out, err = Console(), Console(stderr=True)
-    if args.dataset != "squad2":
-        err.print("citeqa eval --generator llm: use --dataset squad2 (the seeds: --model)")
-        return 2
     settings = Settings()
     if args.model:
         settings = settings.model_copy(update={"llm_model": args.model})
     if settings.llm_model.strip() in ("extractive", "extractive/default"):
         err.print("citeqa eval --generator llm: set CITEQA_LLM_MODEL (and CITEQA_LLM_API_BASE)")
         return 2
-    data = load_squad(args.path or DEFAULT_SQUAD_DIR)
-    items = data.items
-    if args.sample:
-        items = stratified_sample(items, int(args.sample), args.seed or 0)
-    if args.limit is not None:
-        items = items[: args.limit]
     progress: Path = args.progress or Path("reports/llm-eval-progress.jsonl")
     progress.parent.mkdir(parents=True, exist_ok=True)
     done = {r.id for r in load_progress(progress)}
     with contextlib.ExitStack() as stack:
-        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citeqa-llm-eval-")))
         embedder = wiring.load_embedder(settings)
-        wiring.ingest(settings, [data.docs_dir], index_dir=tmp / "index", embedder=embedder)
-        index = wiring.open_index(settings, embedder=embedder, index_dir=tmp / "index")
+        if args.dataset == "squad2":
+            data = load_squad(args.path or DEFAULT_SQUAD_DIR)
+            items: list[Any] = data.items
+            if args.sample:
+                items = stratified_sample(items, int(args.sample), args.seed or 0)
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="citeqa-llm-")))
+            wiring.ingest(settings, [data.docs_dir], index_dir=tmp / "index", embedder=embedder)
+            index = wiring.open_index(settings, embedder=embedder, index_dir=tmp / "index")
+            docs: dict[str, str] = data.docs
+            title = f"{data.root.name}, model {settings.llm_model}"
+            score: Any = score_row
+        else:
+            items = load_gold(args.gold)
+            index = wiring.open_index(settings, embedder=embedder, index_dir=args.index_dir)
+            docs = {d.id: d.text for d in index.list_documents()}
+            title = f"seeds gold ({args.gold.name}), model {settings.llm_model}"
+            score = score_gold_row
+        if args.limit is not None:
+            items = items[: args.limit]
         recorder = RecordingGenerator(wiring.build_generator(settings, index))
         llm = wiring.build_answerer(settings, index, generator=recorder)
         default = wiring.build_answerer(
@@ -73,7 +83,7 @@ def handle(args: argparse.Namespace) -> int:
             t = time.perf_counter()
             default_out = default.answer(item.question).to_dict()
             default_ms = (time.perf_counter() - t) * 1000.0
-            row = score_row(
+            row = score(
                 item,
                 llm_out,
                 llm_ms,
@@ -81,7 +91,7 @@ def handle(args: argparse.Namespace) -> int:
                 recorder.last_ms,
                 default_out,
                 default_ms,
-                data.docs,
+                docs,
                 error,
             )
             append_progress(progress, row)
@@ -92,7 +102,6 @@ def handle(args: argparse.Namespace) -> int:
             )
     wanted = {it.id for it in items}
     rows = [r for r in load_progress(progress) if r.id in wanted]
-    title = f"{data.root.name}, model {settings.llm_model}"
     table = markdown(summarize(rows), title)
     out.print(table)
     if args.out is not None:

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from eval.aggregate import percentile
+from eval.gold import GoldItem
+from eval.metrics import ItemScore, groups_matched, score_item
 from eval.squad.data import SquadItem, contains_answer
 from eval.squad.metrics import SquadScore, score_output
 from service.answering.generators.llm_format import ABSTAIN_TOKEN
@@ -250,3 +252,61 @@ def load_progress(path: Path) -> list[Row]:
         if line.strip():
             rows.append(Row(**json.loads(line)))
     return rows
+
+
+def score_gold_row(
+    item: GoldItem,
+    llm_out: Mapping[str, Any],
+    llm_ms: float,
+    gen: Generation | None,
+    gen_ms: float,
+    default_out: Mapping[str, Any],
+    default_ms: float,
+    docs: Mapping[str, str],
+    error: str | None = None,
+) -> Row:
+    """A seeds gold item in the same three columns: "correct with a covering citation" is the
+    gold set's correctness (every answer group shown) with a citation into a gold document."""
+    raw = gen.raw_text if gen is not None and gen.raw_text is not None else ""
+    naive_ref = naive_refused(raw) if gen is not None and gen.generator == "llm" else True
+    groups = groups_matched(item.answers, naive_answer(raw)) if item.answers else []
+    naive_has = (not naive_ref) and bool(groups) and all(groups)
+    raw_groups = groups_matched(item.answers, raw) if item.answers else []
+    origins: dict[str, int] = {}
+    for c in llm_out.get("citations") or ():
+        origins[str(c.get("origin", "model"))] = origins.get(str(c.get("origin", "model")), 0) + 1
+    return Row(
+        id=item.id,
+        answerable=not item.expects_abstain,
+        llm={
+            **_gold_flags(score_item(item, llm_out, docs, error=error)),
+            "ms": llm_ms,
+            "origins": origins,
+            "generator": llm_out.get("generator"),
+            "fallback": llm_out.get("fallback_reason"),
+            "tokens": gen.completion_tokens if gen is not None else None,
+            "gen_ms": gen_ms,
+            "answer": str(llm_out.get("answer", ""))[:300],
+        },
+        naive={
+            "has_answer": naive_has,
+            "has_answer_in_raw": (not naive_ref) and bool(raw_groups) and all(raw_groups),
+            "refused": naive_ref,
+            "ms": gen_ms,
+            "raw": raw[:500],
+        },
+        default={**_gold_flags(score_item(item, default_out, docs)), "ms": default_ms},
+    )
+
+
+def _gold_flags(s: ItemScore) -> dict[str, Any]:
+    answered = not s.abstained and s.error is None
+    shown_all = answered and bool(s.groups) and all(s.groups)
+    return {
+        "correct": shown_all and s.evidence_cited is not False and not s.forbidden_hit,
+        "contains": shown_all,
+        "abstained": s.abstained,
+        "error": s.error,
+        "misplaced": s.citations_total - s.citations_valid,
+        "citations": s.citations_total,
+    }
