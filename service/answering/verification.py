@@ -211,30 +211,30 @@ class SentenceVerifier:
         return VerifiedSentence(judged, text, tuple(new))
 
     def _attribute(self, sentence: DraftSentence) -> list[_Span]:
-        """The evidence for a sentence without a usable quote: a model quote that was found in
-        another source, else the source sentence that best supports it, else nothing."""
+        """The evidence for a sentence without a usable quote: of the model's quotes found in
+        another source, the sentences its misquotes came from, and every source sentence, the
+        one holding most of the claim's content words (at least half) that supports it."""
         terms = _content(sentence.text)
         if not terms:
             return []
-        for span in self.elsewhere:
-            if _overlap(terms, span.quote) >= _MIN_AUTO_QUOTE_OVERLAP and _supports(
-                sentence.text, [span]
-            ):
-                return [span]
+        candidates: list[tuple[int, _Span]] = [(0, s) for s in self.elsewhere]
         # A quote that is not verbatim (a typo, words run together) still says which source
-        # sentence the model read: that sentence, if it alone supports the claim.
+        # sentence the model read.
         for quote in self._unlocated:
             closest = self._closest_sentence(quote)
-            if closest is not None and _supports(sentence.text, [closest]):
-                return [closest]
-        best: tuple[float, int, _Span] | None = None
+            if closest is not None:
+                candidates.append((0, closest))
         for src in self.sources:
-            for span in _auto_quote(sentence.text, src, self.documents):
-                score = _overlap(terms, span.quote)
-                if _supports(sentence.text, [span]) and (
-                    best is None or score > best[0] or (score == best[0] and src.n < best[1])
-                ):
-                    best = (score, src.n, span)
+            candidates.extend(
+                (src.n, span) for span in _auto_quote(sentence.text, src, self.documents)
+            )
+        best: tuple[float, int, _Span] | None = None
+        for rank, span in candidates:
+            score = _overlap(terms, span.quote)
+            if score < _MIN_AUTO_QUOTE_OVERLAP or not _supports(sentence.text, [span]):
+                continue
+            if best is None or score > best[0] or (score == best[0] and rank < best[1]):
+                best = (score, rank, span)
         return [best[2]] if best else []
 
     def _better_evidence(self, sentence: DraftSentence, spans: list[_Span]) -> list[_Span]:
