@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     # so ~900 tokens keep the first sentence within seconds; the rules come first (cached).
     llm_max_prompt_tokens: int = Field(default=900, ge=200)
     llm_max_tokens: int = Field(default=400, ge=16)
+    # Which of the default answerer's abstentions veto an LLM answer: "outside" (the sources are
+    # not about the question), "any" (also low confidence), "off".
+    llm_gate: Literal["outside", "any", "off"] = "outside"
     answer_deadline_s: float = Field(default=45.0, gt=0)
 
     # HTTP

@@ -109,7 +109,7 @@ def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
     (which reads sentence and query vectors from ``vectors``, the index)."""
     from service.answering.generators.extractive import ExtractiveGenerator
     from service.answering.generators.fallback import FallbackGenerator
-    from service.answering.generators.gate import EvidenceGate
+    from service.answering.generators.gate import ANY_CODES, OUTSIDE_CODES, EvidenceGate
     from service.answering.generators.litellm_generator import LiteLLMGenerator
     from service.answering.generators.protocol import is_extractive
 
@@ -135,9 +135,10 @@ def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
         fallback_model=settings.llm_fallback_model,
         deadline_s=settings.answer_deadline_s,
     )
-    if llm is None:
+    if llm is None or settings.llm_gate == "off":
         return chain
-    return EvidenceGate(chain, extractive)
+    codes = ANY_CODES if settings.llm_gate == "any" else OUTSIDE_CODES
+    return EvidenceGate(chain, extractive, codes)
 
 
 def build_answerer(

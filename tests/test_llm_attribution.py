@@ -8,6 +8,9 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from service.answering.evidence import Draft
+from service.answering.generators.gate import ANY_CODES, OUTSIDE_CODES, EvidenceGate
+from service.answering.generators.protocol import Generation
 from service.answering.pipeline import AnswerPipeline
 from service.answering.types import Answer
 from service.wiring import prompt_version
@@ -148,3 +151,32 @@ def test_no_model_output_yields_a_citation_off_its_offsets(
     answer = _answer(reply)
     _assert_exact(answer)
     assert answer.abstained or answer.citations
+
+
+class _Judge:
+    """A default answerer that abstains with a given code."""
+
+    model = "extractive/default"
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def generate(self, request: object) -> Generation:
+        draft = Draft(abstained=True, sentences=(), quotes=(), abstain_code=self.code)
+        return Generation(draft=draft, model=self.model)
+
+
+def test_the_evidence_gate_vetoes_llm_answers_the_default_answerer_finds_off_topic() -> None:
+    reply = _json((PACT_N, "signed between Kim Jong Un and Vladimir Putin", "Kim and Putin."))
+
+    def ask(code: str, codes: frozenset[str]) -> Answer:
+        gate = EvidenceGate(FakeGenerator(reply, reply), _Judge(code), codes)  # type: ignore[arg-type]
+        pipeline = AnswerPipeline(INDEX, gate, prompt_version=prompt_version())
+        answer = pipeline.answer(Q)
+        streamed = [e for e in pipeline.answer_stream(Q) if e.answer is None]
+        assert bool(streamed) != answer.abstained  # the stream is vetoed alike
+        return answer
+
+    assert ask("question_outside_corpus", OUTSIDE_CODES).abstained
+    assert not ask("low_confidence", OUTSIDE_CODES).abstained
+    assert ask("low_confidence", ANY_CODES).abstained

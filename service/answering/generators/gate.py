@@ -23,8 +23,10 @@ from service.answering.generators.protocol import (
 )
 
 # The default answerer's abstentions that mean "the sources are not about this question" (a
-# low-confidence abstention means "no clear answer", which an LLM may still find).
+# low-confidence abstention means "no clear answer", which an LLM may still find); the strict
+# gate (``CITEQA_LLM_GATE=any``) also follows those.
 OUTSIDE_CODES = frozenset({"question_outside_corpus", "no_evidence"})
+ANY_CODES = OUTSIDE_CODES | {"low_confidence"}
 
 
 class EvidenceGate:
@@ -32,9 +34,12 @@ class EvidenceGate:
     questions. ``generate`` still calls the model, so its reply stays on record (the eval's naive
     baseline reads it); ``stream`` asks the judge first and skips the model."""
 
-    def __init__(self, inner: StreamingGenerator, judge: Generator) -> None:
+    def __init__(
+        self, inner: StreamingGenerator, judge: Generator, codes: frozenset[str] = OUTSIDE_CODES
+    ) -> None:
         self.inner = inner
         self.judge = judge
+        self.codes = codes
 
     @property
     def model(self) -> str:
@@ -45,7 +50,10 @@ class EvidenceGate:
         if is_extractive(model):
             return None
         verdict = self.judge.generate(request)
-        if verdict.draft.abstained and verdict.draft.abstain_code in OUTSIDE_CODES:
+        if (
+            verdict.draft.abstained
+            and (verdict.draft.abstain_code or "low_confidence") in self.codes
+        ):
             return replace(verdict, model=model, generator="llm")
         return None
 
