@@ -170,7 +170,7 @@ def test_the_evidence_gate_vetoes_llm_answers_the_default_answerer_finds_off_top
     reply = _json((PACT_N, "signed between Kim Jong Un and Vladimir Putin", "Kim and Putin."))
 
     def ask(code: str, codes: frozenset[str]) -> Answer:
-        gate = EvidenceGate(FakeGenerator(reply, reply), _Judge(code), codes)  # type: ignore[arg-type]
+        gate = EvidenceGate(FakeGenerator(reply, reply), _Judge(code), codes)
         pipeline = AnswerPipeline(INDEX, gate, prompt_version=prompt_version())
         answer = pipeline.answer(Q)
         streamed = [e for e in pipeline.answer_stream(Q) if e.answer is None]
