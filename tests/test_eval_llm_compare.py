@@ -80,3 +80,16 @@ def test_a_seeds_gold_item_is_scored_by_the_gold_sets_rules() -> None:
     assert row.llm["correct"] is True
     assert row.naive["has_answer"] is False  # Kim is missing from the model's answer text
     assert row.default["abstained"] is True
+
+
+def test_the_strict_gate_is_derived_from_the_default_answerers_recorded_abstentions() -> None:
+    from eval.llm.compare import with_strict_gate
+
+    docs = {"d": DOC}
+    refused = {"answer": "", "abstained": True, "citations": []}
+    row = score_row(ITEM, _cited(32, 60), 9.0, _gen(RAW), 8.0, refused, 1.0, docs)
+    (gated,) = with_strict_gate([row])
+    assert row.llm["correct"] is True
+    assert gated.llm["correct"] is False
+    assert gated.llm["abstained"] is True
+    assert gated.naive == row.naive

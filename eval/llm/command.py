@@ -23,6 +23,7 @@ from eval.llm.compare import (
     score_gold_row,
     score_row,
     summarize,
+    with_strict_gate,
 )
 from eval.squad.data import DEFAULT_SQUAD_DIR, load_squad, stratified_sample
 
@@ -103,6 +104,10 @@ def handle(args: argparse.Namespace) -> int:
     wanted = {it.id for it in items}
     rows = [r for r in load_progress(progress) if r.id in wanted]
     table = markdown(summarize(rows), title)
+    table += "\n" + markdown(
+        summarize(with_strict_gate(rows)),
+        f"{title}, CITEQA_LLM_GATE=any (derived from the same rows)",
+    )
     out.print(table)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)

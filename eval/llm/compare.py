@@ -310,3 +310,17 @@ def _gold_flags(s: ItemScore) -> dict[str, Any]:
         "misplaced": s.citations_total - s.citations_valid,
         "citations": s.citations_total,
     }
+
+
+def with_strict_gate(rows: Sequence[Row]) -> list[Row]:
+    """The same rows as ``CITEQA_LLM_GATE=any`` would have scored them: the LLM answer stands
+    only where the default answerer (whose answer each row records) did not abstain. Derived,
+    not run: the gate is a function of that recorded answer, so no model is asked again."""
+    out = []
+    for r in rows:
+        vetoed = bool(r.default["abstained"]) and not r.llm["abstained"]
+        llm = dict(r.llm)
+        if vetoed:
+            llm.update(correct=False, contains=False, abstained=True, citations=0, origins={})
+        out.append(Row(r.id, r.answerable, llm, r.naive, r.default))
+    return out
