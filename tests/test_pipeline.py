@@ -10,6 +10,7 @@ import pytest
 from index.errors import InvalidQueryError
 from service.answering.generators.extractive import ExtractiveGenerator
 from service.answering.generators.fallback import FallbackGenerator
+from service.answering.generators.gate import EvidenceGate
 from service.answering.generators.protocol import EXTRACTIVE_MODEL
 from service.answering.pipeline import AnswerPipeline
 from service.settings import Settings
@@ -124,8 +125,11 @@ def test_build_answerer_from_settings() -> None:
     built = build_answerer(settings, seed_fake_index())
     assert built.default_top_k == 7
     assert built.retrieval == "bm25"
-    assert isinstance(built.generator, FallbackGenerator)
-    assert built.generator.fallback_model == "openai/backup"
+    # With an LLM configured, the chain sits behind the evidence gate.
+    assert isinstance(built.generator, EvidenceGate)
+    chain = built.generator.inner
+    assert isinstance(chain, FallbackGenerator)
+    assert chain.fallback_model == "openai/backup"
     assert built.generator.model == EXTRACTIVE_MODEL
     assert len(built.prompt_version) == 12
 

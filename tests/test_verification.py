@@ -39,7 +39,9 @@ def test_good_citations_map_to_exact_document_offsets() -> None:
     assert [c.id for c in result.citations] == [1, 2]
     for c in result.citations:
         assert DOCS[c.doc_id][c.start : c.end] == c.quote
-    assert result.citations[1].start > B_START  # offsets are document offsets, not chunk ones
+    assert result.citations[1].start >= B_START  # offsets are document offsets, not chunk ones
+    # A model's quote is cited as the whole sentence it stands in.
+    assert result.citations[1].quote.startswith("While Pyongyang denies")
     assert result.answer.endswith("[2].")
     assert all(s.supported for s in result.sentences)
 
@@ -48,7 +50,7 @@ def test_quote_with_typography_differences_is_replaced_by_the_original() -> None
     result = _verify(
         'ANSWER:\nRutte spoke of desperation [1].\nQUOTES:\n[1] "sign of Putin\'s desperation"'
     )
-    assert result.citations[0].quote == "sign of Putin’s desperation"
+    assert result.citations[0].quote.endswith("a sign of Putin’s desperation.")
 
 
 def test_invented_quote_is_dropped_and_unsupported_sentence_abstains() -> None:
@@ -62,14 +64,18 @@ def test_invented_quote_is_dropped_and_unsupported_sentence_abstains() -> None:
     assert "verified" in (result.abstain_reason or "")
 
 
-def test_quote_attributed_to_the_wrong_source_is_dropped() -> None:
-    # The quote is real but lives in source 2, not source 1.
+def test_quote_given_for_the_wrong_source_is_cited_from_its_real_source() -> None:
+    # The quote is real but lives in source 2, not source 1: the citation points at source 2,
+    # says it was attributed by the verifier, and the answer's marker is rewritten to it.
     result = _verify(
         "ANSWER:\nAt least 3,000 soldiers were stationed in Russia [1].\nQUOTES:\n"
         '[1] "at least 3,000 North Korean soldiers have been stationed in Russia"'
     )
-    assert result.abstained
-    assert result.dropped_quotes == 1
+    assert not result.abstained
+    assert [(c.doc_id, c.origin) for c in result.citations] == [("b", "attributed")]
+    c = result.citations[0]
+    assert DOCS["b"][c.start : c.end] == c.quote
+    assert result.answer == "At least 3,000 soldiers were stationed in Russia [1]."
 
 
 def test_marker_to_a_source_that_was_not_retrieved_is_removed() -> None:
@@ -101,10 +107,16 @@ def test_sentence_with_a_name_not_in_its_quote_is_unsupported() -> None:
     assert result.abstained
 
 
-def test_uncited_sentences_are_never_presented() -> None:
+def test_uncited_sentences_are_presented_only_with_the_evidence_that_supports_them() -> None:
     result = _verify("ANSWER:\nNorth Korea has sent over 10,000 troops to Russia.")
-    assert result.abstained
-    assert result.answer == ""
+    assert result.answer == "North Korea has sent over 10,000 troops to Russia [1]."
+    (c,) = result.citations
+    assert (c.doc_id, c.origin) == ("a", "attributed")
+    assert "over 10,000 North Korean troops" in c.quote
+    assert DOC_A[c.start : c.end] == c.quote
+    unsupported = _verify("ANSWER:\nNorth Korea has sent 25,000 tanks to Belarus.")
+    assert unsupported.abstained
+    assert unsupported.answer == ""
 
 
 def test_marker_without_quote_gets_the_best_matching_source_sentence() -> None:

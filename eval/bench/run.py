@@ -90,10 +90,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=os.environ.get("CITEQA_DATABASE_URL"),
         help="--scale-out: a dedicated database (its citeqa tables are emptied)",
     )
+    parser.add_argument(
+        "--llm",
+        action="store_true",
+        help="only the LLM streaming bench (CITEQA_LLM_MODEL / CITEQA_LLM_API_BASE)",
+    )
     parser.set_defaults(func=bench_command)
 
 
 def bench_command(args: argparse.Namespace) -> int:
+    if args.llm:
+        from eval.bench.llm_stream import llm_bench, print_llm_bench
+        from service.settings import Settings
+
+        result = llm_bench(Settings())
+        print_llm_bench(result)
+        if args.json is not None:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        return 0
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
     if args.scale_out:

@@ -15,21 +15,33 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from index.errors import InvalidQueryError
+from index.errors import GenerationError, InvalidQueryError
 from index.ingestion.pages import page_range
 from index.models import Hit
+from index.text.sentences import split_sentences
 from service.answering.conflicts import conflict_sentence, find_conflicts
 from service.answering.conversation import QuestionRewriter, RuleRewriter, Turn
 from service.answering.evidence import Draft, Source
-from service.answering.generators.protocol import GenerationRequest, Generator, normalize_model
+from service.answering.generators.protocol import (
+    Generation,
+    GenerationRequest,
+    Generator,
+    StreamingGenerator,
+    normalize_model,
+)
 from service.answering.protocol import SearchableIndex
 from service.answering.question import analyse_question, asks_for_a_quantity
-from service.answering.types import Answer, Citation, RetrievedChunk
-from service.answering.verification import VerifiedAnswer, verify_output
+from service.answering.types import Answer, Citation, RetrievedChunk, StreamEvent
+from service.answering.verification import (
+    SentenceVerifier,
+    VerifiedAnswer,
+    VerifiedSentence,
+    verify_output,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +52,40 @@ MAX_HISTORY_TURNS = 20
 # Candidates retrieved for "how many" questions, whatever top_k asks (see AnswerPipeline.answer).
 COUNT_TOP_K = 10
 ABSTAIN_TEXT = "The indexed documents do not answer this question."
+
+
+@dataclass
+class _Retrieved:
+    request: GenerationRequest
+    sources: list[Source]
+    documents: dict[str, str]
+    retrieved: tuple[RetrievedChunk, ...]
+    index_version: str
+    timings: dict[str, float]
+    started: float
+    retrieval_query: str | None = None
+
+
+def _sentence_events(answer: Answer) -> Iterator[StreamEvent]:
+    """The sentences of a finished answer as stream events (each citation with its first use)."""
+    if answer.abstained:
+        return
+    by_id = {c.id: c for c in answer.citations}
+    shown: set[int] = set()
+    rendered = [s for s in answer.sentences if s.supported]
+    texts = _split_rendered(answer.answer, len(rendered))
+    for sentence, text in zip(rendered, texts, strict=True):
+        new = tuple(by_id[i] for i in sentence.citations if i not in shown and i in by_id)
+        shown.update(sentence.citations)
+        yield StreamEvent(text=text, citations=new)
+
+
+def _split_rendered(text: str, n: int) -> list[str]:
+    """The answer text cut into ``n`` pieces at sentence ends (one piece if it will not cut)."""
+    spans = split_sentences(text)
+    if len(spans) != n or n == 0:
+        return [text] + [""] * (n - 1) if n else []
+    return [text[s:e] for s, e in spans]
 
 
 class AnswerPipeline:
@@ -73,6 +119,88 @@ class AnswerPipeline:
         """Retrieves, generates and verifies; never returns an unverified citation. A follow-up
         (``history`` non-empty) is first rewritten into a standalone query, which is what is
         searched and answered (``Answer.retrieval_query``)."""
+        found = self._retrieve(question, top_k, filters, model, history)
+        if isinstance(found, Answer):
+            return found
+        t = time.perf_counter()
+        gen = self.generator.generate(found.request)
+        found.timings["generate"] = _ms(t)
+        t = time.perf_counter()
+        verified = verify_output(gen.draft, found.sources, found.documents)
+        return self._finish(found, gen, verified, t)
+
+    def answer_stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Iterator[StreamEvent]:
+        """Like :meth:`answer`, but yields each sentence once it is complete and verified (with
+        the citations it introduces), then the whole Answer. A sentence that fails verification
+        is never yielded; a generator that cannot stream yields its sentences when done."""
+        found = self._retrieve(question, top_k, filters, model, history)
+        if isinstance(found, Answer):
+            yield StreamEvent(answer=found)
+            return
+        if not isinstance(self.generator, StreamingGenerator):
+            answer = self.answer(question, top_k, filters, model, history)
+            yield from _sentence_events(answer)
+            yield StreamEvent(answer=answer)
+            return
+        t = time.perf_counter()
+        verifier = SentenceVerifier(found.sources, found.documents)
+        streamed = 0
+        gen: Generation | None = None
+        for item in self.generator.stream(found.request):
+            if isinstance(item, Generation):
+                gen = item
+                break
+            streamed += 1
+            verifier.add_quotes(item.quotes)
+            event = self._checked(verifier.add_sentence(item.sentence), found.documents)
+            if event is not None:
+                yield event
+        if gen is None:
+            raise GenerationError("the generator's stream ended without its result")
+        found.timings["generate"] = _ms(t)
+        t = time.perf_counter()
+        if gen.draft.abstained and streamed == 0:
+            verified = verify_output(gen.draft, found.sources, found.documents)
+        else:
+            # The sentences the stream did not deliver (a reply read only at its end).
+            verifier.add_quotes(gen.draft.quotes)
+            for sentence in gen.draft.sentences[streamed:]:
+                event = self._checked(verifier.add_sentence(sentence), found.documents)
+                if event is not None:
+                    yield event
+            verified = verifier.result()
+        yield StreamEvent(answer=self._finish(found, gen, verified, t))
+
+    def _checked(
+        self, judged: VerifiedSentence, documents: Mapping[str, str]
+    ) -> StreamEvent | None:
+        if judged.rendered is None:
+            return None
+        if any(
+            documents.get(c.doc_id, "")[c.start : c.end] != c.quote for c in judged.new_citations
+        ):
+            logger.error("a streamed citation failed the exact-span check; sentence withheld")
+            return None
+        return StreamEvent(
+            text=judged.rendered, citations=_with_pages(judged.new_citations, self.index)
+        )
+
+    def _retrieve(
+        self,
+        question: str,
+        top_k: int | None,
+        filters: Mapping[str, Any] | None,
+        model: str | None,
+        history: Sequence[Turn] = (),
+    ) -> _Retrieved | Answer:
+        """The generation request over the retrieved sources, or the abstention when none."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         q = validate_question(question)
@@ -114,21 +242,25 @@ class AnswerPipeline:
                 timings_ms=timings,
                 retrieval_query=retrieval_query,
             )
-
-        t = time.perf_counter()
-        gen = self.generator.generate(
-            GenerationRequest(question=q, analysis=analysis, sources=tuple(sources), model=model)
+        request = GenerationRequest(
+            question=q, analysis=analysis, sources=tuple(sources), model=model
         )
-        timings["generate"] = _ms(t)
+        return _Retrieved(
+            request, sources, documents, retrieved, index_version, timings, started, retrieval_query
+        )
 
-        t = time.perf_counter()
-        verified = _final_check(verify_output(gen.draft, sources, documents), documents)
+    def _finish(
+        self, found: _Retrieved, gen: Generation, verified: VerifiedAnswer, verify_started: float
+    ) -> Answer:
+        verified = _final_check(verified, found.documents)
         verified = replace(verified, citations=_with_pages(verified.citations, self.index))
+        analysis = found.request.analysis
         conflicts = find_conflicts(analysis, verified.citations) if not verified.abstained else ()
         if conflicts:
             verified = replace(verified, answer=f"{conflict_sentence(conflicts)} {verified.answer}")
-        timings["verify"] = _ms(t)
-        timings["total"] = _ms(started)
+        timings = found.timings
+        timings["verify"] = _ms(verify_started)
+        timings["total"] = _ms(found.started)
         return Answer(
             answer=verified.answer if not verified.abstained else ABSTAIN_TEXT,
             abstained=verified.abstained,
@@ -140,12 +272,14 @@ class AnswerPipeline:
             abstain_code=_abstain_code(gen.draft, verified),
             model=gen.model,
             prompt_version=self.prompt_version,
-            index_version=index_version,
-            retrieved=retrieved,
+            index_version=found.index_version,
+            retrieved=found.retrieved,
             timings_ms=timings,
             degraded=gen.degraded,
             degraded_reason=gen.degraded_reason,
-            retrieval_query=retrieval_query,
+            retrieval_query=found.retrieval_query,
+            generator=gen.generator,
+            fallback_reason=gen.fallback_reason,
         )
 
     def _top_k(self, top_k: int | None) -> int:

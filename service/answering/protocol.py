@@ -6,14 +6,14 @@ implements it, and so do the fakes in tests and the remote client of a running s
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from index.models import Document, Hit
 from service.answering.conversation import Turn
-from service.answering.types import Answer
+from service.answering.types import Answer, StreamEvent
 
 
 class SearchableIndex(Protocol):
@@ -53,3 +53,17 @@ class Answerer(Protocol):
         model: str | None = None,
         history: Sequence[Turn] = (),
     ) -> Answer: ...
+
+
+@runtime_checkable
+class StreamingAnswerer(Answerer, Protocol):
+    """An answerer that can also yield each verified sentence as soon as it is ready."""
+
+    def answer_stream(
+        self,
+        question: str,
+        top_k: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+        model: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> Iterator[StreamEvent]: ...

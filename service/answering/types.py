@@ -19,6 +19,9 @@ class Citation:
     end: int
     page: int | None = None  # 1-based page of ``start`` in paginated documents (PDF)
     page_end: int | None = None  # the last page, when the quote runs onto the next one
+    # "model": the generator quoted this passage of the source it named; "attributed": the
+    # verifier found the evidence sentence itself (no usable quote, or the wrong source number).
+    origin: str = "model"
 
     @property
     def pages_label(self) -> str:
@@ -87,7 +90,21 @@ class Answer:
     # What was searched when a follow-up was rewritten from the conversation; None when the
     # question itself was searched.
     retrieval_query: str | None = None
+    # Which generator wrote the draft ("llm" or "extractive"), and when the configured LLM was
+    # replaced by a fallback, why: timeout | error | format.
+    generator: str = ""
+    fallback_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (tuples become lists)."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """A verified sentence (``text``, with the citations it introduces), or, last, the whole
+    ``answer`` (``text`` empty)."""
+
+    text: str = ""
+    citations: tuple[Citation, ...] = ()
+    answer: Answer | None = None

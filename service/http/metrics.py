@@ -48,6 +48,12 @@ class ServiceMetrics:
             ["endpoint"],
             registry=r,
         )
+        self.fallbacks = Counter(
+            "citeqa_generator_fallbacks_total",
+            "Answers the default answerer gave in place of the LLM, by reason",
+            ["reason"],
+            registry=r,
+        )
         self.generator_errors = Counter(
             "citeqa_generator_errors_total",
             "Answer requests that failed because the generator failed",
@@ -77,6 +83,8 @@ class ServiceMetrics:
             self.abstained.labels(endpoint).inc()
         if answer.degraded:
             self.degraded.labels(endpoint).inc()
+        if answer.fallback_reason:
+            self.fallbacks.labels(answer.fallback_reason).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -201,6 +201,10 @@ class CitationOut(BaseModel):
     end: int
     page: int | None = Field(default=None, description="1-based page (paginated documents)")
     page_end: int | None = Field(default=None, description="last page, if the quote spans two")
+    origin: Literal["model", "attributed"] = Field(
+        default="model",
+        description="model: the generator quoted it; attributed: the verifier found the evidence",
+    )
 
 
 class AnswerSentenceOut(BaseModel):
@@ -248,6 +252,10 @@ class AskResponse(BaseModel):
     )
     conversation_id: str | None = Field(
         default=None, description="the server-side conversation this turn was added to"
+    )
+    generator: str = Field(default="", description="who wrote the draft: llm or extractive")
+    fallback_reason: str | None = Field(
+        default=None, description="why a fallback answered: timeout, error or format"
     )
 
 

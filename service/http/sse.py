@@ -7,6 +7,10 @@
     event: done        data: <the full Answer.to_dict()>
 
 The answer is complete (and verified) before the first byte, so failures are ordinary HTTP errors.
+With an LLM, :func:`streamed_events` sends each sentence as soon as it is complete and verified
+instead (``delta`` with its text, then ``sentence`` with the text and the citations it
+introduces); a sentence that fails verification is never sent, and ``done`` still carries the
+whole answer.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import asdict
 from typing import Any
 
-from service.answering.types import Answer
+from service.answering.types import Answer, StreamEvent
 
 SSE_MEDIA_TYPE = "text/event-stream"
 # Proxies must not buffer or cache an event stream.
@@ -48,3 +53,23 @@ def answer_events(answer: Answer) -> Iterator[str]:
     data = answer.to_dict()
     yield sse_event("citations", {"citations": data["citations"], "conflicts": data["conflicts"]})
     yield sse_event("done", data)
+
+
+def streamed_events(events: Iterator[StreamEvent]) -> Iterator[str]:
+    """The SSE frames of a verified sentence stream (see the module docstring)."""
+    first = True
+    for event in events:
+        if event.answer is not None:
+            data = event.answer.to_dict()
+            yield sse_event(
+                "citations", {"citations": data["citations"], "conflicts": data["conflicts"]}
+            )
+            yield sse_event("done", data)
+            return
+        text = event.text if first else f" {event.text}"
+        first = False
+        yield sse_event("delta", {"text": text})
+        yield sse_event(
+            "sentence",
+            {"text": event.text, "citations": [asdict(c) for c in event.citations]},
+        )

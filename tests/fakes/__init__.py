@@ -4,6 +4,7 @@
 - ``index``: ``FakeIndex``, the fake index (search, writes, listing)
 - ``answerer``: ``FakeAnswerer``, the fake ``Answerer`` (and the Slack bot's answer function)
 - ``completer``: ``FakeCompleter``, the fake LLM ``Completer`` of the condense step
+- ``generator``: ``FakeGenerator``, the fake ``Generator`` / ``StreamingGenerator`` (queued replies)
 - ``documents``: ``FakeDocumentFactory``, the fake ``DocumentFactory``; ``FakeReport``
 - ``corpus``: the seed documents and the fakes built over them
 - ``servers``: an app served by uvicorn in a thread (``live_server``, ``ServerThread``)
@@ -22,6 +23,7 @@ from tests.fakes.completer import FakeCompleter
 from tests.fakes.corpus import SEEDS_DIR, fake_parts, make_document, seed_documents, seed_fake_index
 from tests.fakes.documents import FakeDocumentFactory, FakeReport
 from tests.fakes.embedder import HASHING_MODEL_NAME, HashingEmbedder
+from tests.fakes.generator import FakeGenerator
 from tests.fakes.index import MAX_CHUNKS_PER_DOCUMENT, FakeIndex, line_chunks, overlap_share
 from tests.fakes.servers import ServerThread, live_server
 from tests.fakes.slack import (
@@ -57,6 +59,7 @@ __all__ = [
     "FakeAnswerer",
     "FakeCompleter",
     "FakeDocumentFactory",
+    "FakeGenerator",
     "FakeIndex",
     "FakeReport",
     "FakeSlack",

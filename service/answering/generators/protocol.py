@@ -4,10 +4,11 @@ LLM), and the fallback chain, which is a generator itself."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from service.answering.evidence import Draft, Source
+from service.answering.evidence import Draft, DraftSentence, Quote, Source
 from service.answering.question import QuestionInfo
 
 EXTRACTIVE_PROVIDER = "extractive"
@@ -42,6 +43,18 @@ class Generation:
     model: str
     degraded: bool = False
     degraded_reason: str | None = None
+    generator: str = "extractive"  # "llm" or "extractive": who wrote the draft
+    fallback_reason: str | None = None  # timeout | error | format, when a fallback answered
+    raw_text: str | None = None  # the model's reply as written (for the eval's naive baseline)
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class StreamedSentence:
+    """One draft sentence that is complete while the reply is still being generated."""
+
+    sentence: DraftSentence
+    quotes: tuple[Quote, ...] = ()
 
 
 class Generator(Protocol):
@@ -51,3 +64,16 @@ class Generator(Protocol):
     def model(self) -> str: ...
 
     def generate(self, request: GenerationRequest) -> Generation: ...
+
+
+@runtime_checkable
+class StreamingGenerator(Protocol):
+    """A generator that also yields its sentences as they are written, then its Generation
+    (whose draft holds every sentence, including those already streamed)."""
+
+    @property
+    def model(self) -> str: ...
+
+    def generate(self, request: GenerationRequest) -> Generation: ...
+
+    def stream(self, request: GenerationRequest) -> Iterator[StreamedSentence | Generation]: ...

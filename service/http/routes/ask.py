@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -11,13 +11,16 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from index.errors import GenerationError, InvalidQueryError
 from service.answering.conversation import Turn
-from service.answering.types import Answer, Citation
+from service.answering.generators.protocol import is_extractive
+from service.answering.pipeline import validate_question
+from service.answering.protocol import StreamingAnswerer
+from service.answering.types import Answer, Citation, StreamEvent
 from service.conversations import ConversationStore, open_store
 from service.http.deps import context, ready, run_cpu
 from service.http.errors import BODY_ERRORS, GENERATION_ERRORS, READY_ERRORS
 from service.http.lifecycle import Components
 from service.http.schemas import ASK_EVENT_SCHEMA, AskRequest, AskResponse, TurnIn
-from service.http.sse import SSE_HEADERS, SSE_MEDIA_TYPE, answer_events
+from service.http.sse import SSE_HEADERS, SSE_MEDIA_TYPE, answer_events, streamed_events
 from service.settings import Settings
 
 router = APIRouter(tags=["answers"])
@@ -118,6 +121,41 @@ def turns_from_request(history: Sequence[TurnIn]) -> tuple[Turn, ...]:
     )
 
 
+def streams_sentences(comps: Components) -> bool:
+    """Whether answers come from an LLM that streams (the default answerer is done at once)."""
+    generator = getattr(comps.pipeline, "generator", None)
+    return isinstance(comps.pipeline, StreamingAnswerer) and not is_extractive(
+        str(getattr(generator, "model", "extractive"))
+    )
+
+
+def verified_stream(
+    request: Request,
+    comps: Components,
+    question: str,
+    top_k: int | None,
+    filters: dict[str, object] | None,
+    endpoint: str,
+    history: Sequence[Turn] = (),
+) -> Iterator[StreamEvent]:
+    """The pipeline's verified sentences (run in a worker thread by the streaming response),
+    with the finished answer recorded in the metrics."""
+    metrics = context(request).metrics
+    validate_question(question)  # a bad question is a 422 before the stream starts
+    pipeline = comps.pipeline
+    assert isinstance(pipeline, StreamingAnswerer)
+    try:
+        for event in pipeline.answer_stream(
+            question, top_k=top_k, filters=filters, model=None, history=history
+        ):
+            if event.answer is not None:
+                metrics.observe_answer(event.answer, endpoint)
+            yield event
+    except GenerationError:
+        metrics.generator_errors.inc()
+        raise
+
+
 def wants_event_stream(request: Request, stream_flag: bool) -> bool:
     return stream_flag or SSE_MEDIA_TYPE in request.headers.get("accept", "")
 
@@ -149,6 +187,11 @@ async def ask(
         owner = str(request.scope.get("state", {}).get("client_id") or "anonymous")
         stored = await run_cpu(store.load, owner, body.conversation_id, settings.history_max_turns)
         history = (*stored, *history)[-settings.history_max_turns :]
+    if wants_event_stream(request, body.stream) and streams_sentences(comps) and store is None:
+        events = verified_stream(request, comps, body.question, body.top_k, filters, "ask", history)
+        return StreamingResponse(
+            streamed_events(events), media_type=SSE_MEDIA_TYPE, headers=SSE_HEADERS
+        )
     answer = await answer_question(
         request, comps, body.question, body.top_k, filters, "ask", history
     )

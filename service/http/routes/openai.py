@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -21,11 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index.errors import InvalidQueryError
 from service.answering.conversation import Turn
-from service.answering.types import Answer
+from service.answering.types import Answer, StreamEvent
 from service.http.deps import context, ready
 from service.http.errors import BODY_ERRORS, GENERATION_ERRORS, READY_ERRORS, error_response
 from service.http.lifecycle import Components
-from service.http.routes.ask import answer_question
+from service.http.routes.ask import answer_question, streams_sentences, verified_stream
 from service.http.schemas import CHAT_EVENT_SCHEMA, MAX_QUESTION_CHARS, AskResponse
 from service.http.sse import SSE_HEADERS, SSE_MEDIA_TYPE, split_deltas, sse_event
 from service.settings import Settings
@@ -198,6 +199,40 @@ def _chunks(
     yield sse_event(None, "[DONE]")
 
 
+def _sentence_chunks(
+    completion_id: str, created: int, model: str, events: Iterator[StreamEvent]
+) -> Iterator[str]:
+    """Chunks of a verified sentence stream: each sentence once verified, then the sources."""
+
+    def frame(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        chunk = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [choice],
+            **extra,
+        }
+        return sse_event(None, chunk)
+
+    yield frame({"role": "assistant", "content": ""}, None)
+    sent = False
+    for event in events:
+        if event.answer is None:
+            yield frame({"content": event.text if not sent else f" {event.text}"}, None)
+            sent = True
+            continue
+        answer = event.answer
+        if not sent:
+            yield frame({"content": answer.answer}, None)
+        if answer.citations:
+            sources = render_content(replace(answer, answer=""))
+            yield frame({"content": "\n" + sources}, None)
+        yield frame({}, "stop", citeqa=answer.to_dict())
+    yield sse_event(None, "[DONE]")
+
+
 @router.post(
     "/chat/completions",
     response_model=ChatCompletion,
@@ -220,9 +255,16 @@ async def chat_completions(
         )
     question = _question(body)
     history = _history(body, context(request).settings)
+    rid = request.scope.get("state", {}).get("request_id") or f"{time.time_ns():x}"
+    if body.stream and streams_sentences(comps):
+        events = verified_stream(request, comps, question, None, None, "chat", history)
+        return StreamingResponse(
+            _sentence_chunks(f"chatcmpl-{rid}", int(time.time()), body.model, events),
+            media_type=SSE_MEDIA_TYPE,
+            headers=SSE_HEADERS,
+        )
     answer = await answer_question(request, comps, question, None, None, "chat", history)
     content = render_content(answer)
-    rid = request.scope.get("state", {}).get("request_id") or f"{time.time_ns():x}"
     completion_id = f"chatcmpl-{rid}"
     created = int(time.time())
     if body.stream:
