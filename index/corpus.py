@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -43,6 +42,7 @@ from index.embedders.protocol import Embedder
 from index.embedders.tokenizer import TextTokenizer, load_default_tokenizer
 from index.errors import DocumentNotFoundError, IndexNotFoundError, InvalidQueryError
 from index.ingestion.plan import ProgressFn, chunk_new_documents, embed_in_batches
+from index.lru import LruCache
 from index.models import Chunk, Document, Hit, IngestReport
 from index.retrieval.fusion import MODES, Mode, Retriever
 from index.retrieval.rerank import FeatureReranker
@@ -103,8 +103,7 @@ class CorpusIndex:
         self._detached = False
         # One per index so its sentence-vector cache outlives single queries.
         self._reranker = FeatureReranker(embedder)
-        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._query_lock = threading.Lock()
+        self._query_vectors: LruCache[str, np.ndarray] = LruCache(_QUERY_CACHE)
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -183,17 +182,10 @@ class CorpusIndex:
 
     def query_vector(self, text: str) -> np.ndarray:
         """The query vector of ``text``; recent ones are kept for the answerer to reuse."""
-        with self._query_lock:
-            cached = self._query_vectors.get(text)
-            if cached is not None:
-                self._query_vectors.move_to_end(text)
-                return cached
-        vector = self.embedder.embed_query(text)
-        with self._query_lock:
-            self._query_vectors[text] = vector
-            while len(self._query_vectors) > _QUERY_CACHE:
-                self._query_vectors.popitem(last=False)
-        return vector
+        cached = self._query_vectors.get(text)
+        if cached is not None:
+            return cached
+        return self._query_vectors.put(text, self.embedder.embed_query(text))
 
     def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
         """Document vectors of sentences, through the re-ranker's cache (retrieved chunks'

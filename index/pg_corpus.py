@@ -18,7 +18,6 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +32,7 @@ from index.errors import DocumentNotFoundError, InvalidQueryError
 from index.hashing import short_hash
 from index.ingestion.dedupe import new_unique_chunks
 from index.ingestion.plan import ProgressFn, chunk_new_documents, embed_in_batches
+from index.lru import LruCache
 from index.models import Chunk, Document, Hit, IngestReport
 from index.retrieval.fusion import FUSION_DEPTH, MODES, Mode, fuse_lists
 from index.retrieval.rerank import FeatureReranker
@@ -66,8 +66,8 @@ class PostgresCorpusIndex:
         self._tokenizer = tokenizer
         self._terms = Bm25Tokenizer()
         self._reranker = FeatureReranker(embedder)
-        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._documents: OrderedDict[str, Document] = OrderedDict()
+        self._query_vectors: LruCache[str, np.ndarray] = LruCache(_QUERY_CACHE)
+        self._documents: LruCache[str, Document] = LruCache(_DOCUMENT_CACHE)
         self._seen_version = -1
         self._lock = threading.Lock()
 
@@ -107,18 +107,13 @@ class PostgresCorpusIndex:
         return self.store.counts()[1]
 
     def get_document(self, doc_id: str) -> Document:
-        with self._lock:
-            cached = self._documents.get(doc_id)
+        cached = self._documents.get(doc_id)
         if cached is not None:
             return cached
         found = self.store.get_documents([doc_id]).get(doc_id)
         if found is None:
             raise DocumentNotFoundError(f"no document with id {doc_id!r}")
-        with self._lock:
-            self._documents[doc_id] = found
-            while len(self._documents) > _DOCUMENT_CACHE:
-                self._documents.popitem(last=False)
-        return found
+        return self._documents.put(doc_id, found)
 
     def list_documents(self) -> list[Document]:
         return self.store.list_documents()
@@ -130,17 +125,10 @@ class PostgresCorpusIndex:
 
     def query_vector(self, text: str) -> np.ndarray:
         """The query vector of ``text``; recent ones are kept for the answerer to reuse."""
-        with self._lock:
-            cached = self._query_vectors.get(text)
-            if cached is not None:
-                self._query_vectors.move_to_end(text)
-                return cached
-        vector = self.embedder.embed_query(text)
-        with self._lock:
-            self._query_vectors[text] = vector
-            while len(self._query_vectors) > _QUERY_CACHE:
-                self._query_vectors.popitem(last=False)
-        return vector
+        cached = self._query_vectors.get(text)
+        if cached is not None:
+            return cached
+        return self._query_vectors.put(text, self.embedder.embed_query(text))
 
     def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
         return self._reranker.sentence_vectors(texts)
