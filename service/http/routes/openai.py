@@ -177,20 +177,32 @@ def _usage(question: str, content: str) -> dict[str, int]:
     }
 
 
+def _frame(
+    completion_id: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None,
+    **extra: Any,
+) -> str:
+    """One ``chat.completion.chunk`` event."""
+    choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+    chunk = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "choices": [choice],
+        **extra,
+    }
+    return sse_event(None, chunk)
+
+
 def _chunks(
     completion_id: str, created: int, model: str, content: str, answer: Answer
 ) -> Iterator[str]:
     def frame(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        chunk = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [choice],
-            **extra,
-        }
-        return sse_event(None, chunk)
+        return _frame(completion_id, created, model, delta, finish, **extra)
 
     yield frame({"role": "assistant", "content": ""}, None)
     for piece in split_deltas(content):
@@ -205,16 +217,7 @@ def _sentence_chunks(
     """Chunks of a verified sentence stream: each sentence once verified, then the sources."""
 
     def frame(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        chunk = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [choice],
-            **extra,
-        }
-        return sse_event(None, chunk)
+        return _frame(completion_id, created, model, delta, finish, **extra)
 
     yield frame({"role": "assistant", "content": ""}, None)
     sent = False
